@@ -1,0 +1,112 @@
+package dev.skipflow.model.bench;
+
+import dev.skipflow.model.decoder.BatchEngine;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.sampling.SamplingParams;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+
+/**
+ * Measures the engine as a user runs it: decode throughput with B sequences in the batch (every sequence
+ * generates {@code steps} greedy tokens, stops disabled so the batch stays full) and prefill throughput of
+ * one prompt. Each figure is the median of several rounds after a warm-up round.
+ */
+public final class ThroughputBench {
+
+    /** What to measure. */
+    public record Options(int[] batchSizes, int decodeSteps, int promptTokens, int prefillTokens, int rounds,
+            long seed) {}
+
+    /** Decode at one batch size: aggregate tokens/s and time per step, medians over rounds. */
+    public record DecodePoint(int batch, double tokensPerSecond, double msPerStep, double[] roundTokensPerSecond) {}
+
+    /** Prefill of one prompt. */
+    public record PrefillPoint(int tokens, double tokensPerSecond, double msPerPrompt) {}
+
+    public record Report(List<DecodePoint> decode, PrefillPoint prefill) {}
+
+    private final LlamaModel model;
+    private final Options options;
+
+    public ThroughputBench(LlamaModel model, Options options) {
+        this.model = model;
+        this.options = options;
+    }
+
+    public Report run(Consumer<String> progress) {
+        int context = Math.min(model.config().seqLen(),
+                Math.max(options.promptTokens() + options.decodeSteps(), options.prefillTokens()));
+        int maxBatch = Arrays.stream(options.batchSizes()).max().orElse(1);
+        List<DecodePoint> decode = new ArrayList<>();
+        try (BatchEngine engine = new BatchEngine(model, maxBatch, context)) {
+            engine.stopOnEos(false);
+            for (int b : options.batchSizes()) {
+                progress.accept("decode batch " + b);
+                decodeRound(engine, b, Math.min(8, options.decodeSteps())); // warm-up
+                double[] rounds = new double[options.rounds()];
+                double[] stepMs = new double[options.rounds()];
+                for (int r = 0; r < options.rounds(); r++) {
+                    double[] m = decodeRound(engine, b, options.decodeSteps());
+                    rounds[r] = m[0];
+                    stepMs[r] = m[1];
+                }
+                decode.add(new DecodePoint(b, median(rounds), median(stepMs), rounds));
+            }
+            progress.accept("prefill " + options.prefillTokens() + " tokens");
+            int n = Math.min(options.prefillTokens(), context);
+            prefillOnce(engine, n);
+            double[] times = new double[options.rounds()];
+            for (int r = 0; r < options.rounds(); r++) {
+                times[r] = prefillOnce(engine, n);
+            }
+            double sec = median(times);
+            return new Report(decode, new PrefillPoint(n, n / sec, sec * 1e3));
+        }
+    }
+
+    /** Returns {tokens/s over the decode steps, ms per decode step}. */
+    private double[] decodeRound(BatchEngine engine, int batch, int steps) {
+        SplittableRandom rnd = new SplittableRandom(options.seed());
+        for (int i = 0; i < batch; i++) {
+            engine.submit(new Sequence(i, prompt(rnd, options.promptTokens()), SamplingParams.greedy(steps)));
+        }
+        engine.step(); // admits (prefills) all, then the first decode step
+        long start = System.nanoTime();
+        long stepsRun = 0;
+        long tokens = 0;
+        while (!engine.isIdle()) {
+            tokens += engine.running();
+            engine.step();
+            stepsRun++;
+        }
+        double sec = (System.nanoTime() - start) / 1e9;
+        return new double[] {tokens / sec, stepsRun == 0 ? 0 : sec * 1e3 / stepsRun};
+    }
+
+    private double prefillOnce(BatchEngine engine, int tokens) {
+        engine.submit(new Sequence("prefill", prompt(new SplittableRandom(options.seed()), tokens),
+                SamplingParams.greedy(1)));
+        long start = System.nanoTime();
+        engine.step();
+        return (System.nanoTime() - start) / 1e9;
+    }
+
+    private int[] prompt(SplittableRandom rnd, int n) {
+        int[] p = new int[n];
+        p[0] = 1;
+        for (int i = 1; i < n; i++) {
+            p[i] = 3 + rnd.nextInt(model.config().vocabSize() - 3);
+        }
+        return p;
+    }
+
+    static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s.length % 2 == 1 ? s[s.length / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+    }
+}

@@ -1,0 +1,233 @@
+package dev.skipflow.model.decoder;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import dev.skipflow.model.flops.FlopCounter;
+import dev.skipflow.model.tokenizer.Tokenizer;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+
+/**
+ * Continuous batching: sequences are prefilled as they are admitted and join the running batch between
+ * decode steps; finished ones leave at once and their slot is reused. Each {@link #step()} admits what fits,
+ * then advances every running sequence by one token in a single batched forward pass.
+ *
+ * <p>The running batch always occupies slots {@code 0..n-1} (a leaving sequence's slot is refilled by
+ * moving the last one down), so a decode step reads the KV cache as one strided view. Not thread-safe:
+ * one thread owns an engine.
+ */
+public final class BatchEngine implements AutoCloseable {
+
+    private final LlamaModel model;
+    private final KvCache cache;
+    private final FlopCounter flops;
+    private final int maxBatch;
+    private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private long decodeSteps;
+    private boolean stopOnEos = true;
+
+    public BatchEngine(LlamaModel model, int maxBatch, int context) {
+        this.model = model;
+        this.maxBatch = maxBatch;
+        this.cache = new KvCache(model, maxBatch, context);
+        this.flops = new FlopCounter(model.config());
+    }
+
+    public LlamaModel model() {
+        return model;
+    }
+
+    public int maxBatch() {
+        return maxBatch;
+    }
+
+    public int context() {
+        return cache.context();
+    }
+
+    /** Benchmarks turn this off so every sequence runs to maxTokens and the batch stays full. */
+    public void stopOnEos(boolean stop) {
+        this.stopOnEos = stop;
+    }
+
+    /** Number of sequences decoding now. */
+    public int running() {
+        return running.size();
+    }
+
+    /** Number of sequences admitted to the queue but not yet prefilled. */
+    public int waiting() {
+        return waiting.size();
+    }
+
+    public boolean isIdle() {
+        return running.isEmpty() && waiting.isEmpty();
+    }
+
+    public long decodeSteps() {
+        return decodeSteps;
+    }
+
+    /**
+     * Why a prompt of this length cannot run with {@code maxTokens}, for a person; null when it fits.
+     * The last generated token is never fed back, so it needs no cache position.
+     */
+    public static String contextProblem(int promptTokens, int maxTokens, int context) {
+        if (promptTokens + maxTokens - 1 > context) {
+            return "prompt has " + promptTokens + " tokens; with maxTokens " + maxTokens + " it needs "
+                    + (promptTokens + maxTokens - 1) + " positions but the context holds " + context
+                    + " (shorten the prompt or lower maxTokens)";
+        }
+        return null;
+    }
+
+    /** Queues a sequence; it is prefilled at the next step with a free slot. */
+    public void submit(Sequence s) {
+        String problem = contextProblem(s.promptLength(), s.params().maxTokens(), cache.context());
+        if (problem != null) {
+            throw new IllegalArgumentException(problem);
+        }
+        waiting.add(s);
+    }
+
+    /** Admits waiting sequences into free slots, then decodes one token for every running one. */
+    public List<Sequence> step() {
+        List<Sequence> finished = new ArrayList<>();
+        while (!waiting.isEmpty() && running.size() < maxBatch) {
+            Sequence s = waiting.poll();
+            s.slot = running.size();
+            running.add(s);
+            prefill(s);
+            if (s.isFinished()) {
+                finished.add(s);
+                release(List.of(s));
+            }
+        }
+        if (!running.isEmpty()) {
+            List<Sequence> done = decode();
+            finished.addAll(done);
+            release(done);
+        }
+        return finished;
+    }
+
+    private void prefill(Sequence s) {
+        int n = s.promptLength();
+        try (NDManager step = model.newStepManager()) {
+            TokenBatch batch = TokenBatch.prefill(model, step, s.slot, 0, n);
+            NDArray x = model.embed(batch, s.promptTokens());
+            for (int l = 0; l < model.config().nLayers(); l++) {
+                x = model.block(l, x, batch, cache);
+            }
+            NDArray last = x.get(new NDIndex().addSliceDim(n - 1, n));
+            float[] logits = model.logits(last).toFloatArray();
+            for (int p = 0; p < n; p++) {
+                s.account().denseToken(flops, p, p == n - 1);
+            }
+            s.position = n;
+            accept(s, s.sampler().sample(logits));
+        }
+    }
+
+    private List<Sequence> decode() {
+        int n = running.size();
+        int[] slots = new int[n];
+        int[] positions = new int[n];
+        int[] tokens = new int[n];
+        boolean allGreedy = true;
+        for (int i = 0; i < n; i++) {
+            Sequence s = running.get(i);
+            slots[i] = s.slot;
+            positions[i] = s.position;
+            tokens[i] = s.lastToken();
+            allGreedy &= s.params().isGreedy();
+        }
+        int[] next = new int[n];
+        try (NDManager step = model.newStepManager()) {
+            TokenBatch batch = TokenBatch.decode(model, step, slots, positions);
+            NDArray x = model.embed(batch, tokens);
+            for (int l = 0; l < model.config().nLayers(); l++) {
+                x = model.block(l, x, batch, cache);
+            }
+            NDArray logits = model.logits(x);
+            if (allGreedy) {
+                long[] ids = logits.argMax(-1).toLongArray(); // only N ids cross to the host
+                for (int i = 0; i < n; i++) {
+                    next[i] = (int) ids[i];
+                }
+            } else {
+                int v = model.config().vocabSize();
+                float[] all = logits.toFloatArray();
+                float[] row = new float[v];
+                for (int i = 0; i < n; i++) {
+                    System.arraycopy(all, i * v, row, 0, v);
+                    next[i] = running.get(i).sampler().sample(row);
+                }
+            }
+        }
+        decodeSteps++;
+        List<Sequence> done = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            Sequence s = running.get(i);
+            s.account().denseToken(flops, s.position, true);
+            s.position++;
+            accept(s, next[i]);
+            if (s.isFinished()) {
+                done.add(s);
+            }
+        }
+        return done;
+    }
+
+    /** Records a sampled token, or finishes on BOS/EOS (which are not part of the completion) or length. */
+    private void accept(Sequence s, int token) {
+        if (stopOnEos && (token == Tokenizer.BOS || token == Tokenizer.EOS)) {
+            s.finish(Sequence.FinishReason.STOP);
+            return;
+        }
+        s.append(token);
+        if (s.generatedCount() >= s.params().maxTokens()) {
+            s.finish(Sequence.FinishReason.LENGTH);
+        }
+    }
+
+    /** Removes finished sequences and moves the highest-slot survivors into the holes. */
+    private void release(List<Sequence> done) {
+        if (done.isEmpty()) {
+            return;
+        }
+        running.removeAll(done);
+        List<Integer> holes = new ArrayList<>();
+        for (Sequence s : done) {
+            if (s.slot < running.size()) {
+                holes.add(s.slot);
+            }
+            s.slot = -1;
+        }
+        holes.sort(Comparator.naturalOrder());
+        for (int hole : holes) {
+            Sequence mover = running.stream().max(Comparator.comparingInt(q -> q.slot)).orElseThrow();
+            cache.copySlot(mover.slot, hole, mover.position);
+            mover.slot = hole;
+        }
+        running.sort(Comparator.comparingInt(q -> q.slot));
+    }
+
+    /** Drops every queued and running sequence (used on shutdown); returns them unfinished. */
+    public List<Sequence> drain() {
+        List<Sequence> all = new ArrayList<>(running);
+        all.addAll(waiting);
+        running.clear();
+        waiting.clear();
+        return all;
+    }
+
+    @Override
+    public void close() {
+        cache.close();
+    }
+}

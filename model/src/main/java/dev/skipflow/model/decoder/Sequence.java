@@ -1,0 +1,118 @@
+package dev.skipflow.model.decoder;
+
+import dev.skipflow.model.flops.FlopAccount;
+import dev.skipflow.model.sampling.Sampler;
+import dev.skipflow.model.sampling.SamplingParams;
+import java.util.Arrays;
+
+/**
+ * One generation in flight: its prompt, what it has produced, its place in the KV cache and its cost.
+ * Owned by the {@link BatchEngine} thread while running; read by the caller once finished.
+ */
+public final class Sequence {
+
+    public enum FinishReason { STOP, LENGTH }
+
+    private final Object tag;
+    private final int[] prompt;
+    private final Sampler sampler;
+    private final FlopAccount account = new FlopAccount();
+    private int[] generated = new int[16];
+    private int generatedCount;
+    int slot = -1;
+    /** Tokens whose keys/values are in the cache; the next fed token goes at this position. */
+    int position;
+    private FinishReason finishReason;
+    private final long submittedNanos;
+    private long firstTokenNanos;
+    private long finishedNanos;
+
+    /**
+     * @param tag the caller's handle (request id, record, future), returned untouched
+     * @param prompt token ids, BOS included where the model expects it
+     */
+    public Sequence(Object tag, int[] prompt, SamplingParams params) {
+        if (prompt.length == 0) {
+            throw new IllegalArgumentException("prompt has no tokens");
+        }
+        this.tag = tag;
+        this.prompt = prompt.clone();
+        this.sampler = new Sampler(params);
+        this.submittedNanos = System.nanoTime();
+    }
+
+    public Object tag() {
+        return tag;
+    }
+
+    public int[] prompt() {
+        return prompt.clone();
+    }
+
+    public int promptLength() {
+        return prompt.length;
+    }
+
+    int[] promptTokens() {
+        return prompt;
+    }
+
+    public SamplingParams params() {
+        return sampler.params();
+    }
+
+    Sampler sampler() {
+        return sampler;
+    }
+
+    public int[] generated() {
+        return Arrays.copyOf(generated, generatedCount);
+    }
+
+    public int generatedCount() {
+        return generatedCount;
+    }
+
+    int lastToken() {
+        return generatedCount > 0 ? generated[generatedCount - 1] : prompt[prompt.length - 1];
+    }
+
+    void append(int token) {
+        if (generatedCount == generated.length) {
+            generated = Arrays.copyOf(generated, generated.length * 2);
+        }
+        generated[generatedCount++] = token;
+        if (generatedCount == 1) {
+            firstTokenNanos = System.nanoTime();
+        }
+    }
+
+    void finish(FinishReason reason) {
+        this.finishReason = reason;
+        this.finishedNanos = System.nanoTime();
+    }
+
+    public boolean isFinished() {
+        return finishReason != null;
+    }
+
+    public FinishReason finishReason() {
+        return finishReason;
+    }
+
+    public FlopAccount account() {
+        return account;
+    }
+
+    public long submittedNanos() {
+        return submittedNanos;
+    }
+
+    public long firstTokenNanos() {
+        return firstTokenNanos;
+    }
+
+    public long finishedNanos() {
+        return finishedNanos;
+    }
+}

@@ -1,0 +1,160 @@
+package dev.skipflow.model.decoder;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.Shape;
+import java.util.Arrays;
+
+/**
+ * The rows one forward pass works on, each a token at (slot, position), with what every layer needs about
+ * them computed once: index arrays, RoPE rotations and the attention mask. Two kinds:
+ * <ul>
+ *   <li>decode: one row per sequence, each in its own slot, positions may differ;</li>
+ *   <li>prefill: rows of a single slot, in increasing positions (a prompt, or a subset of one).</li>
+ * </ul>
+ * {@link #select(int[])} keeps a subset of rows, so a block can run on only the tokens a router keeps.
+ * All arrays belong to {@link #manager()}, which the caller closes after the step.
+ */
+public final class TokenBatch {
+
+    private final LlamaModel model;
+    private final NDManager manager;
+    private final int[] slots;
+    private final int[] positions;
+    private final boolean prefill;
+    private final int context;
+    private final boolean leadingRange;
+    private final NDArray slotIndex;
+    private final NDArray positionIndex;
+    private final NDArray ropeCos;
+    private final NDArray ropeSin;
+    private final NDArray mask;
+
+    private TokenBatch(LlamaModel model, NDManager manager, int[] slots, int[] positions, boolean prefill) {
+        if (slots.length != positions.length || slots.length == 0) {
+            throw new IllegalArgumentException("a token batch needs one slot and one position per row, at least one row");
+        }
+        this.model = model;
+        this.manager = manager;
+        this.slots = slots;
+        this.positions = positions;
+        this.prefill = prefill;
+        int max = 0;
+        boolean leading = true;
+        for (int i = 0; i < slots.length; i++) {
+            max = Math.max(max, positions[i]);
+            leading &= slots[i] == i;
+        }
+        this.context = max + 1;
+        this.leadingRange = leading && !prefill;
+        long[] s = new long[slots.length];
+        long[] p = new long[slots.length];
+        for (int i = 0; i < slots.length; i++) {
+            s[i] = slots[i];
+            p[i] = positions[i];
+        }
+        this.slotIndex = manager.create(s);
+        this.positionIndex = manager.create(p);
+        NDIndex rows = new NDIndex("{}", positionIndex);
+        int n = slots.length;
+        int half = model.config().headSize() / 2;
+        // [N, 1, hd/2, 2]: broadcast over heads, each pair (2i, 2i+1) rotated by the same angle.
+        this.ropeCos = owned(model.ropeCos().get(rows)).reshape(n, 1, half, 2);
+        this.ropeSin = owned(model.ropeSin().get(rows)).reshape(n, 1, half, 2);
+        this.mask = buildMask();
+    }
+
+    /** One row per sequence: row i is the token at {@code positions[i]} of the sequence in {@code slots[i]}. */
+    public static TokenBatch decode(LlamaModel model, NDManager manager, int[] slots, int[] positions) {
+        return new TokenBatch(model, manager, slots.clone(), positions.clone(), false);
+    }
+
+    /** {@code length} consecutive tokens of one sequence, from {@code start}. */
+    public static TokenBatch prefill(LlamaModel model, NDManager manager, int slot, int start, int length) {
+        int[] s = new int[length];
+        int[] p = new int[length];
+        Arrays.fill(s, slot);
+        for (int i = 0; i < length; i++) {
+            p[i] = start + i;
+        }
+        return new TokenBatch(model, manager, s, p, true);
+    }
+
+    /** The same kind of batch over rows {@code rows} (increasing) of this one. */
+    public TokenBatch select(int[] rows) {
+        int[] s = new int[rows.length];
+        int[] p = new int[rows.length];
+        for (int i = 0; i < rows.length; i++) {
+            s[i] = slots[rows[i]];
+            p[i] = positions[rows[i]];
+        }
+        return new TokenBatch(model, manager, s, p, prefill);
+    }
+
+    private NDArray owned(NDArray a) {
+        a.attach(manager);
+        return a;
+    }
+
+    /** Additive mask: 0 where a row may attend key position t (t <= its own position), -inf elsewhere. */
+    private NDArray buildMask() {
+        int n = slots.length;
+        float[] m = new float[n * context];
+        for (int i = 0; i < n; i++) {
+            Arrays.fill(m, i * context + positions[i] + 1, (i + 1) * context, Float.NEGATIVE_INFINITY);
+        }
+        // decode: [N, 1, 1, T] against scores [N, kvH, g, T]; prefill: [N, 1, T] against [kvH, N, g, T]
+        Shape shape = prefill ? new Shape(n, 1, context) : new Shape(n, 1, 1, context);
+        return manager.create(m, shape);
+    }
+
+    public int size() {
+        return slots.length;
+    }
+
+    public int[] slots() {
+        return slots;
+    }
+
+    public int[] positions() {
+        return positions;
+    }
+
+    public boolean isPrefill() {
+        return prefill;
+    }
+
+    /** Keys/values needed: positions 0..context-1. */
+    public int context() {
+        return context;
+    }
+
+    boolean slotsAreLeadingRange() {
+        return leadingRange;
+    }
+
+    public NDManager manager() {
+        return manager;
+    }
+
+    NDArray slotIndex() {
+        return slotIndex;
+    }
+
+    NDArray positionIndex() {
+        return positionIndex;
+    }
+
+    NDArray ropeCos() {
+        return ropeCos;
+    }
+
+    NDArray ropeSin() {
+        return ropeSin;
+    }
+
+    NDArray mask() {
+        return mask;
+    }
+}

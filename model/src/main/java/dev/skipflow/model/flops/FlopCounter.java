@@ -1,0 +1,51 @@
+package dev.skipflow.model.flops;
+
+import dev.skipflow.model.LlamaConfig;
+
+/**
+ * Analytic floating-point operations of one token's work, a multiply-add counted as 2. Attention is
+ * counted over the real context the token attends to, so cost grows with position as it does at run time.
+ */
+public final class FlopCounter {
+
+    private final LlamaConfig c;
+    private final long blockFixed;
+    private final long perContextPosition;
+    private final long head;
+
+    public FlopCounter(LlamaConfig config) {
+        this.c = config;
+        long d = c.dim();
+        long kv = c.kvDim();
+        long h = c.hiddenDim();
+        long rmsNorm = 4 * d; // square, sum, scale, weight
+        long qkv = 2 * d * (d + 2 * kv) + (c.qkvBias() ? d + 2 * kv : 0);
+        long rope = 3 * (d + kv); // per pair: 4 multiplies, 2 adds
+        long wo = 2 * d * d;
+        long mlp = 2 * d * 2 * h + 4 * h + 2 * h * d; // gate|up, silu*up, down
+        long residuals = 2 * d;
+        blockFixed = 2 * rmsNorm + qkv + rope + wo + mlp + residuals;
+        // per attended position: q.k (2 hd per head), softmax (~5 per head), p.v (2 hd per head)
+        perContextPosition = 4L * c.nHeads() * c.headSize() + 5L * c.nHeads();
+        head = 4 * d + 2 * d * c.vocabSize();
+    }
+
+    /** One decoder block for a token at {@code position} (it attends to position + 1 keys). */
+    public long block(int position) {
+        return blockFixed + perContextPosition * (position + 1L);
+    }
+
+    /** Final norm and LM head for one token. */
+    public long head() {
+        return head;
+    }
+
+    /** A token through every block (no head). */
+    public long allBlocks(int position) {
+        return c.nLayers() * block(position);
+    }
+
+    public LlamaConfig config() {
+        return c;
+    }
+}

@@ -1,0 +1,54 @@
+package dev.skipflow.model;
+
+import ai.djl.Device;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.io.ModelLoader;
+import dev.skipflow.model.tokenizer.Llama2cTokenizer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** The real stories260K model and tokenizer from ../shared, for tests. */
+public final class TestModels {
+
+    private static LlamaWeights weights;
+    private static Llama2cTokenizer tokenizer;
+    private static LlamaModel model;
+
+    private TestModels() {}
+
+    public static Path shared() {
+        Path p = Path.of(System.getProperty("skipflow.shared", "../../shared"));
+        if (!Files.isDirectory(p.resolve("models"))) {
+            throw new IllegalStateException("The shared model folder " + p.toAbsolutePath() + " is missing: tests need "
+                    + "../shared beside the checkout (see ../shared/SOURCES.md) or -Dskipflow.shared=PATH");
+        }
+        return p;
+    }
+
+    public static Path modelFile() {
+        return shared().resolve("models/stories260K/stories260K.bin");
+    }
+
+    public static synchronized LlamaWeights weights() {
+        if (weights == null) {
+            weights = ModelLoader.load(modelFile());
+        }
+        return weights;
+    }
+
+    public static synchronized Llama2cTokenizer tokenizer() {
+        if (tokenizer == null) {
+            tokenizer = Llama2cTokenizer.read(shared().resolve("models/stories260K/tok512.bin"),
+                    weights().config().vocabSize());
+        }
+        return tokenizer;
+    }
+
+    /** One DJL model shared by the tests of a JVM (it is immutable once built). */
+    public static synchronized LlamaModel model() {
+        if (model == null) {
+            model = new LlamaModel(weights(), Device.cpu());
+        }
+        return model;
+    }
+}
