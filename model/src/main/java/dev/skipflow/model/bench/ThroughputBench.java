@@ -13,13 +13,14 @@ import java.util.function.Consumer;
 /**
  * Measures the engine as a user runs it: decode throughput with B sequences in the batch (every sequence
  * generates {@code steps} greedy tokens, stops disabled so the batch stays full) and prefill throughput of
- * one prompt. Each figure is the median of several rounds after a warm-up round.
+ * one prompt. Each figure is the median of several rounds, after a timed warm-up and one unmeasured round
+ * per batch size.
  */
 public final class ThroughputBench {
 
     /** What to measure. */
     public record Options(int[] batchSizes, int decodeSteps, int promptTokens, int prefillTokens, int rounds,
-            long seed) {}
+            long seed, double warmupSeconds) {}
 
     /** Decode at one batch size: aggregate tokens/s and time per step, medians over rounds. */
     public record DecodePoint(int batch, double tokensPerSecond, double msPerStep, double[] roundTokensPerSecond) {}
@@ -44,9 +45,17 @@ public final class ThroughputBench {
         List<DecodePoint> decode = new ArrayList<>();
         try (BatchEngine engine = new BatchEngine(model, maxBatch, context)) {
             engine.stopOnEos(false);
+            // Warm-up: DJL's Java paths take seconds of JIT before steady state; measure only after that.
+            progress.accept("warm-up " + options.warmupSeconds() + " s");
+            long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
+            while (System.nanoTime() < warmupEnd) {
+                decodeRound(engine, maxBatch, Math.min(32, options.decodeSteps()));
+                decodeRound(engine, 1, Math.min(32, options.decodeSteps()));
+                prefillOnce(engine, Math.min(options.prefillTokens(), context));
+            }
             for (int b : options.batchSizes()) {
                 progress.accept("decode batch " + b);
-                decodeRound(engine, b, Math.min(8, options.decodeSteps())); // warm-up
+                decodeRound(engine, b, options.decodeSteps());
                 double[] rounds = new double[options.rounds()];
                 double[] stepMs = new double[options.rounds()];
                 for (int r = 0; r < options.rounds(); r++) {

@@ -50,9 +50,8 @@ public final class KvCache implements AutoCloseable {
 
     /** Writes rows {@code k, v [N, kvHeads, headSize]} at (slot, position) of each row. */
     void write(int layer, TokenBatch batch, NDArray k, NDArray v) {
-        NDIndex at = new NDIndex("{}, :, {}", batch.slotIndex(), batch.positionIndex());
-        keys[layer].set(at, k);
-        values[layer].set(at, v);
+        keys[layer].set(batch.writeIndex(), k);
+        values[layer].set(batch.writeIndex(), v);
     }
 
     /** Keys of the batch's slots up to its context, {@code [slots of batch, kvHeads, T, headSize]}. */
@@ -66,13 +65,11 @@ public final class KvCache implements AutoCloseable {
 
     private NDArray history(NDArray cache, TokenBatch batch) {
         NDArray out;
-        if (batch.isPrefill()) {
-            out = cache.get(new NDIndex(batch.slots()[0]).addAllDim().addSliceDim(0, batch.context()));
-        } else if (batch.slotsAreLeadingRange()) {
-            out = cache.get(new NDIndex().addSliceDim(0, batch.size()).addAllDim().addSliceDim(0, batch.context()));
+        if (batch.historyView() != null) {
+            out = cache.get(batch.historyView());
         } else {
-            NDArray window = cache.get(new NDIndex().addAllDim().addAllDim().addSliceDim(0, batch.context()));
-            out = window.get(new NDIndex("{}", batch.slotIndex()));
+            NDArray window = cache.get(batch.historyWindow());
+            out = window.get(batch.slotGather());
             window.close();
         }
         out.attach(batch.manager());

@@ -30,6 +30,10 @@ public final class TokenBatch {
     private final NDArray ropeCos;
     private final NDArray ropeSin;
     private final NDArray mask;
+    private final NDIndex writeIndex;
+    private final NDIndex historyView;
+    private final NDIndex historyWindow;
+    private final NDIndex slotGather;
 
     private TokenBatch(LlamaModel model, NDManager manager, int[] slots, int[] positions, boolean prefill) {
         if (slots.length != positions.length || slots.length == 0) {
@@ -63,6 +67,17 @@ public final class TokenBatch {
         this.ropeCos = owned(model.ropeCos().get(rows)).reshape(n, 1, half, 2);
         this.ropeSin = owned(model.ropeSin().get(rows)).reshape(n, 1, half, 2);
         this.mask = buildMask();
+        // Index objects are built once per step and shared by every layer.
+        this.writeIndex = new NDIndex("{}, :, {}", slotIndex, positionIndex);
+        if (prefill) {
+            historyView = new NDIndex(slots[0]).addAllDim().addSliceDim(0, context);
+        } else if (leadingRange) {
+            historyView = new NDIndex().addSliceDim(0, slots.length).addAllDim().addSliceDim(0, context);
+        } else {
+            historyView = null;
+        }
+        historyWindow = new NDIndex().addAllDim().addAllDim().addSliceDim(0, context);
+        slotGather = new NDIndex("{}", slotIndex);
     }
 
     /** One row per sequence: row i is the token at {@code positions[i]} of the sequence in {@code slots[i]}. */
@@ -130,20 +145,25 @@ public final class TokenBatch {
         return context;
     }
 
-    boolean slotsAreLeadingRange() {
-        return leadingRange;
+    NDIndex writeIndex() {
+        return writeIndex;
+    }
+
+    /** The cache rows this batch attends to as a view, or null when its slots need a gather. */
+    NDIndex historyView() {
+        return historyView;
+    }
+
+    NDIndex historyWindow() {
+        return historyWindow;
+    }
+
+    NDIndex slotGather() {
+        return slotGather;
     }
 
     public NDManager manager() {
         return manager;
-    }
-
-    NDArray slotIndex() {
-        return slotIndex;
-    }
-
-    NDArray positionIndex() {
-        return positionIndex;
     }
 
     NDArray ropeCos() {
