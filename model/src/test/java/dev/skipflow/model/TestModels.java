@@ -44,6 +44,19 @@ public final class TestModels {
         return tokenizer;
     }
 
+    /** Logits of every position of one prompt, through the prefill path. */
+    public static float[] prefillLogits(LlamaModel model, int[] tokens) {
+        try (dev.skipflow.model.decoder.KvCache cache = new dev.skipflow.model.decoder.KvCache(model, 1, tokens.length);
+                ai.djl.ndarray.NDManager step = model.newStepManager()) {
+            var batch = dev.skipflow.model.decoder.TokenBatch.prefill(model, step, 0, 0, tokens.length);
+            ai.djl.ndarray.NDArray x = model.embed(batch, tokens);
+            for (int l = 0; l < model.config().nLayers(); l++) {
+                x = model.block(l, x, batch, cache);
+            }
+            return model.logits(x).toFloatArray();
+        }
+    }
+
     /** One DJL model shared by the tests of a JVM (it is immutable once built). */
     public static synchronized LlamaModel model() {
         if (model == null) {

@@ -25,7 +25,7 @@ class ReferenceForwardTest {
         for (String prompt : PROMPTS) {
             int[] tokens = TestModels.tokenizer().encode(prompt, true);
             ScalarLlama ref = new ScalarLlama(TestModels.weights());
-            float[] djl = prefillLogits(model, tokens);
+            float[] djl = TestModels.prefillLogits(model, tokens);
             int v = model.config().vocabSize();
             for (int pos = 0; pos < tokens.length; pos++) {
                 float[] expected = ref.forward(tokens[pos], pos);
@@ -77,17 +77,6 @@ class ReferenceForwardTest {
                 assertEquals(expected.length == 256 ? Sequence.FinishReason.LENGTH : Sequence.FinishReason.STOP,
                         s.finishReason());
             }
-        }
-    }
-
-    static float[] prefillLogits(LlamaModel model, int[] tokens) {
-        try (KvCache cache = new KvCache(model, 1, tokens.length); NDManager step = model.newStepManager()) {
-            TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, tokens.length);
-            NDArray x = model.embed(batch, tokens);
-            for (int l = 0; l < model.config().nLayers(); l++) {
-                x = model.block(l, x, batch, cache);
-            }
-            return model.logits(x).toFloatArray();
         }
     }
 
