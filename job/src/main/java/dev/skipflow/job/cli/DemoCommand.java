@@ -2,60 +2,116 @@ package dev.skipflow.job.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.skipflow.model.decoder.BatchEngine;
-import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Sequence;
-import dev.skipflow.model.sampling.SamplingParams;
-import dev.skipflow.model.tokenizer.Tokenizer;
+import dev.skipflow.job.JobOptions;
+import dev.skipflow.job.local.AnswerCollector;
+import dev.skipflow.job.local.LocalRunner;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = "Runs the sample prompts through the batching engine and prints one completion JSON line each. "
-                + "(Until the streaming job lands, this runs in-process without Kafka.)")
+        description = {"Starts the embedded Kafka broker and the streaming job on a local MiniCluster (web UI on "
+                + "http://127.0.0.1:8081), feeds sample prompts and prints each completion JSON line to stdout.",
+            "Without --once it keeps running (send more prompts to the printed broker address) until Ctrl-C."})
 public final class DemoCommand implements Callable<Integer> {
 
     static final List<String> SAMPLE_PROMPTS = List.of("Once upon a time", "Lily and Tom went to the park",
             "The little dog", "One day, a girl named Sue", "There was a big red ball");
 
     @Mixin
-    ModelOptions modelOptions;
+    ModelOptions modelOptions = new ModelOptions();
 
-    @Option(names = "--once", description = "Exit after all prompts are answered (the in-process demo always does).")
+    @Option(names = "--once", description = "Exit 0 once every sample prompt is answered.")
     boolean once;
 
     @Option(names = "--prompts", defaultValue = "5", description = "How many sample prompts to send (default: ${DEFAULT-VALUE}).")
     int prompts;
 
+    @Option(names = "--max-tokens", defaultValue = "64", description = "maxTokens of each sample prompt (default: ${DEFAULT-VALUE}).")
+    int maxTokens;
+
+    @Option(names = "--kafka-port", defaultValue = "9092", description = "Embedded broker port on 127.0.0.1; 0 = any free port (default: ${DEFAULT-VALUE}).")
+    int kafkaPort;
+
+    @Option(names = "--web-ui-port", defaultValue = "8081", description = "Flink web UI port on 127.0.0.1 (default: ${DEFAULT-VALUE}).")
+    int webUiPort;
+
+    @Option(names = "--timeout-seconds", defaultValue = "300", description = "With --once, give up (exit 1) after this long (default: ${DEFAULT-VALUE}).")
+    int timeoutSeconds;
+
     @Override
     public Integer call() throws Exception {
-        Tokenizer tokenizer = modelOptions.tokenizer();
+        if (prompts < 1) {
+            throw new IllegalArgumentException("--prompts must be at least 1");
+        }
+        JobOptions options = new JobOptions();
+        options.model = modelOptions;
+        options.checkpointIntervalMs = 1000; // completions become visible at checkpoints: keep the demo snappy
+        options.maxBatch = 16;
+        options.maxInFlight = 64;
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         ObjectMapper json = new ObjectMapper();
-        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
-                BatchEngine engine = new BatchEngine(model, 8, model.config().seqLen())) {
+        System.err.println("skipflow demo: starting the embedded Kafka broker and the job (model " + modelOptions.describeModel() + ")...");
+        try (LocalRunner runner = LocalRunner.start(options, Workdirs.local(), kafkaPort, 1, webUiPort);
+                AnswerCollector answers = runner.answers()) {
+            AtomicBoolean stop = new AtomicBoolean();
+            Thread main = Thread.currentThread();
+            Thread hook = new Thread(() -> {
+                stop.set(true);
+                main.interrupt();
+            });
+            Runtime.getRuntime().addShutdownHook(hook);
+            System.err.println("skipflow demo: broker " + runner.bootstrapServers() + ", web UI http://127.0.0.1:"
+                    + webUiPort + ", job " + runner.job().getJobID());
+            List<byte[]> values = new ArrayList<>();
+            Set<String> pending = new HashSet<>();
             for (int i = 0; i < prompts; i++) {
-                String p = SAMPLE_PROMPTS.get(i % SAMPLE_PROMPTS.size());
-                engine.submit(new Sequence(new String[] {"demo-" + (i + 1), p}, tokenizer.encode(p, true),
-                        SamplingParams.greedy(64)));
+                ObjectNode req = json.createObjectNode();
+                String id = "demo-" + (i + 1);
+                req.put("id", id);
+                req.put("prompt", SAMPLE_PROMPTS.get(i % SAMPLE_PROMPTS.size()));
+                req.put("maxTokens", maxTokens);
+                values.add(LocalRunner.utf8(req.toString()));
+                pending.add(id);
             }
-            while (!engine.isIdle()) {
-                for (Sequence s : engine.step()) {
-                    String[] tag = (String[]) s.tag();
-                    ObjectNode o = json.createObjectNode();
-                    o.put("id", tag[0]);
-                    o.put("prompt", tag[1]);
-                    o.put("text", tokenizer.decode(s.prompt()[s.promptLength() - 1], s.generated()));
-                    o.put("finishReason", s.finishReason().name().toLowerCase());
-                    o.put("promptTokens", s.promptLength());
-                    o.put("completionTokens", s.generatedCount());
-                    o.put("latencyMs", (s.finishedNanos() - s.submittedNanos()) / 1e6);
-                    System.out.println(json.writeValueAsString(o));
+            runner.send(values);
+            System.err.println("skipflow demo: sent " + prompts + " prompts to topic " + options.promptsTopic
+                    + "; completions follow (read_committed, visible at each checkpoint)");
+            long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
+            while (!stop.get()) {
+                try {
+                    answers.poll(Duration.ofMillis(250), a -> {
+                        if (a.topic().equals(options.completionsTopic)) {
+                            out.println(a.value());
+                            pending.remove(a.key());
+                        } else {
+                            System.err.println("dead letter: " + a.value());
+                        }
+                    });
+                } catch (org.apache.kafka.common.errors.InterruptException e) {
+                    break;
+                }
+                if (once && pending.isEmpty()) {
+                    System.err.println("skipflow demo: all " + prompts + " prompts answered");
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                    return 0;
+                }
+                if (once && System.nanoTime() > deadline) {
+                    System.err.println("skipflow demo: timed out with " + pending.size() + " prompts unanswered: " + pending);
+                    Runtime.getRuntime().removeShutdownHook(hook);
+                    return 1;
                 }
             }
+            return 0;
         }
-        return 0;
     }
 }

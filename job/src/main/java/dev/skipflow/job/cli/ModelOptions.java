@@ -1,15 +1,10 @@
 package dev.skipflow.job.cli;
 
 import ai.djl.Device;
-import ai.djl.engine.Engine;
 import dev.skipflow.model.LlamaWeights;
-import dev.skipflow.model.ModelPaths;
-import dev.skipflow.model.SyntheticModels;
-import dev.skipflow.model.io.ModelLoader;
+import dev.skipflow.model.ModelSource;
 import dev.skipflow.model.tokenizer.Tokenizer;
-import dev.skipflow.model.tokenizer.Tokenizers;
 import java.nio.file.Path;
-import java.util.Locale;
 import picocli.CommandLine.Option;
 
 /** Options every model-using command shares: which weights, which tokenizer, which device. */
@@ -35,44 +30,28 @@ public final class ModelOptions {
 
     private LlamaWeights weights;
 
+    /** The serializable description of the chosen model, with paths made absolute. */
+    public ModelSource source() {
+        return new ModelSource(model == null ? null : model.toAbsolutePath().toString(),
+                tokenizer == null ? null : tokenizer.toAbsolutePath().toString(), synthetic, device);
+    }
+
     public LlamaWeights weights() {
         if (weights == null) {
-            weights = synthetic != null ? SyntheticModels.weights(synthetic, 7L) : ModelLoader.load(modelPath());
+            weights = source().loadWeights();
         }
         return weights;
     }
 
-    public Path modelPath() {
-        return ModelPaths.model(model);
-    }
-
     public String describeModel() {
-        return synthetic != null ? "synthetic:" + synthetic : modelPath().toString();
+        return source().describe();
     }
 
     public Tokenizer tokenizer() {
-        int vocab = weights().config().vocabSize();
-        if (synthetic != null && tokenizer == null) {
-            return Tokenizers.synthetic(vocab);
-        }
-        return Tokenizers.load(ModelPaths.tokenizer(tokenizer, synthetic != null ? Path.of(".") : modelPath()), vocab);
+        return source().loadTokenizer(weights().config().vocabSize());
     }
 
     public Device device() {
-        String d = device == null ? null : device.toLowerCase(Locale.ROOT);
-        int gpus = Engine.getInstance().getGpuCount();
-        if (d == null) {
-            return gpus > 0 ? Device.gpu() : Device.cpu();
-        }
-        return switch (d) {
-            case "cpu" -> Device.cpu();
-            case "gpu", "cuda" -> {
-                if (gpus == 0) {
-                    throw new IllegalArgumentException("--device gpu: DJL's PyTorch engine sees no GPU here; use --device cpu");
-                }
-                yield Device.gpu();
-            }
-            default -> throw new IllegalArgumentException("--device must be cpu or gpu, got " + device);
-        };
+        return source().resolveDevice();
     }
 }

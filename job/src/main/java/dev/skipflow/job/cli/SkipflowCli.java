@@ -8,7 +8,8 @@ import picocli.CommandLine.Command;
 /** {@code ./skipflow}: the command line of the project. */
 @Command(name = "skipflow", mixinStandardHelpOptions = true, version = "skipflow 0.1.0",
         description = "Adaptive-compute LLM inference on streams (Kafka + Flink + DJL).",
-        subcommands = {DemoCommand.class, GenerateCommand.class, EvalCommand.class, BenchCommand.class})
+        subcommands = {DemoCommand.class, JobCommand.class, BrokerCommand.class, GenerateCommand.class, EvalCommand.class,
+            BenchCommand.class})
 public final class SkipflowCli implements Runnable {
 
     @Override

@@ -4,7 +4,7 @@ package dev.skipflow.model.flops;
  * Running totals for one request or an aggregate: FLOPs of what ran next to FLOPs of the same work done
  * densely, token-blocks skipped, and early exits. Mutable; owned by one thread.
  */
-public final class FlopAccount {
+public final class FlopAccount implements java.io.Serializable {
 
     private long denseFlops;
     private long executedFlops;

@@ -25,7 +25,14 @@ public final class HfCheckpoint {
 
     private HfCheckpoint() {}
 
-    public static LlamaWeights read(Path dir) {
+    /** The config from config.json; biases and tied head are read from the safetensors headers. */
+    public static LlamaConfig readConfig(Path dir) {
+        return parse(dir).config();
+    }
+
+    private record Parsed(LlamaConfig config, Map<String, Safetensors.Entry> tensors) {}
+
+    private static Parsed parse(Path dir) {
         Path configFile = dir.resolve("config.json");
         if (!Files.isRegularFile(configFile)) {
             throw new ModelFormatException(dir, "no config.json (a Hugging Face model folder needs config.json and *.safetensors)");
@@ -67,6 +74,16 @@ public final class HfCheckpoint {
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(configFile, e.getMessage());
         }
+        return new Parsed(config, tensors);
+    }
+
+    public static LlamaWeights read(Path dir) {
+        Parsed parsed = parse(dir);
+        LlamaConfig config = parsed.config();
+        Map<String, Safetensors.Entry> tensors = parsed.tensors();
+        int dim = config.dim();
+        int heads = config.nHeads();
+        int layers = config.nLayers();
         Loader l = new Loader(dir, tensors, config);
         int kv = config.kvDim();
         int hidden = config.hiddenDim();

@@ -18,38 +18,60 @@ public final class Llama2cCheckpoint {
 
     private Llama2cCheckpoint() {}
 
+    /** The config from the header, after checking the file size it implies. */
+    public static LlamaConfig readConfig(Path file) {
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            return header(file, ch);
+        } catch (IOException e) {
+            throw new ModelFormatException(file, "cannot read: " + e.getMessage(), e);
+        }
+    }
+
+    private static LlamaConfig header(Path file, FileChannel ch) throws IOException {
+        long size = ch.size();
+        if (size < HEADER_BYTES) {
+            throw new ModelFormatException(file, "file has " + size + " bytes, too short for the "
+                    + HEADER_BYTES + "-byte llama2.c header");
+        }
+        java.nio.ByteBuffer map = java.nio.ByteBuffer.allocate(HEADER_BYTES).order(ByteOrder.LITTLE_ENDIAN);
+        ch.read(map, 0);
+        map.flip();
+        int dim = map.getInt();
+        int hidden = map.getInt();
+        int layers = map.getInt();
+        int heads = map.getInt();
+        int kvHeads = map.getInt();
+        int vocab = map.getInt();
+        int seqLen = map.getInt();
+        boolean shared = vocab > 0;
+        vocab = Math.abs(vocab);
+        LlamaConfig config;
+        try {
+            config = LlamaConfig.llama2c(dim, hidden, layers, heads, kvHeads, vocab, seqLen, shared);
+        } catch (IllegalArgumentException e) {
+            throw new ModelFormatException(file, "header is not a llama2.c model (dim=" + dim
+                    + ", hidden_dim=" + hidden + ", n_layers=" + layers + ", n_heads=" + heads
+                    + ", n_kv_heads=" + kvHeads + ", vocab_size=" + vocab + ", seq_len=" + seqLen
+                    + "): " + e.getMessage());
+        }
+        long expected = expectedBytes(config);
+        if (size != expected) {
+            throw new ModelFormatException(file, "header says " + expected + " bytes (" + config
+                    + "), file has " + size + (size < expected ? " (truncated?)" : " (trailing data)"));
+        }
+        return config;
+    }
+
     public static LlamaWeights read(Path file) {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            long size = ch.size();
-            if (size < HEADER_BYTES) {
-                throw new ModelFormatException(file, "file has " + size + " bytes, too short for the "
-                        + HEADER_BYTES + "-byte llama2.c header");
-            }
-            MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, 0, size);
-            map.order(ByteOrder.LITTLE_ENDIAN);
-            int dim = map.getInt();
-            int hidden = map.getInt();
-            int layers = map.getInt();
-            int heads = map.getInt();
-            int kvHeads = map.getInt();
-            int vocab = map.getInt();
-            int seqLen = map.getInt();
-            boolean shared = vocab > 0;
-            vocab = Math.abs(vocab);
-            LlamaConfig config;
-            try {
-                config = LlamaConfig.llama2c(dim, hidden, layers, heads, kvHeads, vocab, seqLen, shared);
-            } catch (IllegalArgumentException e) {
-                throw new ModelFormatException(file, "header is not a llama2.c model (dim=" + dim
-                        + ", hidden_dim=" + hidden + ", n_layers=" + layers + ", n_heads=" + heads
-                        + ", n_kv_heads=" + kvHeads + ", vocab_size=" + vocab + ", seq_len=" + seqLen
-                        + "): " + e.getMessage());
-            }
-            long expected = expectedBytes(config);
-            if (size != expected) {
-                throw new ModelFormatException(file, "header says " + expected + " bytes (" + config
-                        + "), file has " + size + (size < expected ? " (truncated?)" : " (trailing data)"));
-            }
+            LlamaConfig config = header(file, ch);
+            int dim = config.dim();
+            int hidden = config.hiddenDim();
+            int layers = config.nLayers();
+            int vocab = config.vocabSize();
+            int seqLen = config.seqLen();
+            boolean shared = config.sharedClassifier();
+            MappedByteBuffer map = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size());
             FloatBuffer f = map.position(HEADER_BYTES).slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
             int kv = config.kvDim();
             float[] emb = take(f, (long) vocab * dim);

@@ -1,0 +1,38 @@
+package dev.skipflow.job;
+
+import dev.skipflow.job.local.Topics;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+
+/**
+ * Entry point for {@code flink run skipflow-job-VERSION-flink.jar --bootstrap-servers ...}: builds the
+ * pipeline on the cluster's environment and submits it.
+ */
+@Command(name = "skipflow-job", mixinStandardHelpOptions = true,
+        description = "The Skipflow streaming job (Kafka prompts -> LLM with continuous batching -> Kafka completions).")
+public final class SkipflowJob implements java.util.concurrent.Callable<Integer> {
+
+    @Mixin
+    JobOptions options = new JobOptions();
+
+    public static void main(String[] args) {
+        int code = new CommandLine(new SkipflowJob()).execute(args);
+        if (code != 0) {
+            System.exit(code);
+        }
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        if (options.createTopics) {
+            Topics.create(options.bootstrapServers, options.partitions, options.promptsTopic,
+                    options.completionsTopic, options.dlqTopic, options.metricsTopic);
+        }
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        SkipflowPipeline.build(env, options);
+        env.execute("skipflow");
+        return 0;
+    }
+}

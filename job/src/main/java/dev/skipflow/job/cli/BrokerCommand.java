@@ -1,0 +1,38 @@
+package dev.skipflow.job.cli;
+
+import dev.skipflow.job.local.EmbeddedKafkaBroker;
+import dev.skipflow.job.local.Topics;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+@Command(name = "broker", mixinStandardHelpOptions = true,
+        description = "Runs the embedded single-node Kafka broker (KRaft) on 127.0.0.1 until interrupted, "
+                + "with the job's default topics created.")
+public final class BrokerCommand implements Callable<Integer> {
+
+    @Option(names = "--port", defaultValue = "9092", description = "Client port on 127.0.0.1 (default: ${DEFAULT-VALUE}).")
+    int port;
+
+    @Option(names = "--partitions", defaultValue = "1", description = "Partitions of the topics it creates (default: ${DEFAULT-VALUE}).")
+    int partitions;
+
+    @Override
+    public Integer call() throws Exception {
+        Path dir = Workdirs.local().resolve("broker-" + port + "-" + System.currentTimeMillis());
+        EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(port, dir, true);
+        CountDownLatch stop = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            broker.close();
+            stop.countDown();
+        }, "broker-shutdown"));
+        Topics.create(broker.bootstrapServers(), partitions, "prompts", "completions", "prompts.dlq", "metrics");
+        System.err.println("Kafka broker listening on " + broker.bootstrapServers()
+                + " (topics prompts, completions, prompts.dlq, metrics); Ctrl-C stops it and deletes " + dir);
+        System.out.println(broker.bootstrapServers());
+        stop.await();
+        return 0;
+    }
+}

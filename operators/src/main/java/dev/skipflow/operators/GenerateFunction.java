@@ -1,0 +1,136 @@
+package dev.skipflow.operators;
+
+import dev.skipflow.model.ModelSource;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.flops.Savings;
+import dev.skipflow.model.tokenizer.Tokenizer;
+import dev.skipflow.operators.internal.EngineRunner;
+import java.util.Collections;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Histogram;
+import org.apache.flink.metrics.MeterView;
+import org.apache.flink.metrics.MetricGroup;
+import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
+import org.apache.flink.streaming.api.functions.async.ResultFuture;
+import org.apache.flink.streaming.api.functions.async.RichAsyncFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Generation behind Flink's async I/O: each parallel instance (task slot) loads the model once in
+ * {@link #open}, runs one continuous-batching engine on its own thread, and completes each request's
+ * future when its sequence finishes. Async I/O checkpoints requests still in flight and replays them on
+ * recovery; its capacity bounds what is in flight, so a full engine backpressures the Kafka source.
+ */
+public final class GenerateFunction extends RichAsyncFunction<PromptRequest, GenerationOutcome> {
+
+    private static final Logger LOG = LoggerFactory.getLogger(GenerateFunction.class);
+
+    private final ModelSource source;
+    private final int maxBatch;
+    private final int maxContext;
+    private transient LlamaModel model;
+    private transient Tokenizer tokenizer;
+    private transient EngineRunner runner;
+    private transient Counter requests;
+    private transient Counter completionTokens;
+    private transient Counter failedRequests;
+    private transient Histogram latency;
+    private transient Histogram timeToFirstToken;
+    private transient volatile double lastSavedFraction;
+
+    public GenerateFunction(ModelSource source, int maxBatch, int maxContext) {
+        this.source = source;
+        this.maxBatch = maxBatch;
+        this.maxContext = maxContext;
+    }
+
+    @Override
+    public void open(OpenContext openContext) {
+        long start = System.nanoTime();
+        var weights = source.loadWeights();
+        model = new LlamaModel(weights, source.resolveDevice());
+        tokenizer = source.loadTokenizer(weights.config().vocabSize());
+        int context = PromptParser.contextOf(weights.config(), maxContext);
+        int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        MetricGroup group = getRuntimeContext().getMetricGroup().addGroup("skipflow");
+        requests = group.counter("requests");
+        completionTokens = group.counter("completionTokens");
+        failedRequests = group.counter("failedRequests");
+        group.meter("tokensPerSecond", new MeterView(completionTokens));
+        group.meter("requestsPerSecond", new MeterView(requests));
+        latency = group.histogram("latencyMs", new DescriptiveStatisticsHistogram(1000));
+        timeToFirstToken = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
+        runner = new EngineRunner(model, maxBatch, context, "skipflow-engine-" + subtask, s -> { });
+        group.gauge("batchSize", runner::batchSize);
+        group.gauge("queueDepth", runner::queueDepth);
+        group.gauge("savedFraction", () -> lastSavedFraction);
+        LOG.info("Subtask {} loaded {} ({} parameters) on {} in {} ms; max batch {}, context {}", subtask,
+                source.describe(), weights.config().parameterCount(), model.device(),
+                (System.nanoTime() - start) / 1_000_000, maxBatch, context);
+    }
+
+    @Override
+    public void asyncInvoke(PromptRequest request, ResultFuture<GenerationOutcome> result) {
+        long submitted = System.currentTimeMillis();
+        try {
+            runner.submit(request.id(), request.promptTokens(), request.samplingParams()).whenComplete((s, error) -> {
+                if (error != null) {
+                    // The engine itself failed: fail the job so it restarts from the last checkpoint.
+                    result.completeExceptionally(error);
+                    return;
+                }
+                result.complete(Collections.singleton(GenerationOutcome.of(completion(request, s, submitted))));
+            });
+        } catch (IllegalArgumentException e) {
+            failedRequests.inc();
+            result.complete(Collections.singleton(GenerationOutcome.failed(new DeadLetter(
+                    e.getMessage() + " (request " + request.id() + ")", "", -1, -1, requestJson(request)))));
+        }
+    }
+
+    private Completion completion(PromptRequest request, Sequence s, long submittedMillis) {
+        long now = System.currentTimeMillis();
+        long queued = submittedMillis - request.receivedAtMillis();
+        long ttft = queued + (s.firstTokenNanos() == 0 ? s.finishedNanos() - s.submittedNanos()
+                : s.firstTokenNanos() - s.submittedNanos()) / 1_000_000;
+        int[] prompt = request.promptTokens();
+        String text = tokenizer.decode(prompt[prompt.length - 1], s.generated());
+        Savings savings = s.account().savings();
+        requests.inc();
+        completionTokens.inc(s.generatedCount());
+        latency.update(now - request.receivedAtMillis());
+        timeToFirstToken.update(ttft);
+        lastSavedFraction = savings.savedFraction();
+        return new Completion(request.id(), text, s.finishReason().name().toLowerCase(), prompt.length,
+                s.generatedCount(), now - request.receivedAtMillis(), ttft, savings);
+    }
+
+    private static String requestJson(PromptRequest r) {
+        var o = Json.MAPPER.createObjectNode();
+        o.put("id", r.id());
+        o.put("prompt", r.prompt());
+        o.put("maxTokens", r.maxTokens());
+        return o.toString();
+    }
+
+    @Override
+    public void timeout(PromptRequest request, ResultFuture<GenerationOutcome> result) {
+        failedRequests.inc();
+        result.complete(Collections.singleton(GenerationOutcome.failed(new DeadLetter(
+                "generation did not finish within the job's async timeout (request " + request.id()
+                        + "); raise --request-timeout-ms or lower maxTokens", "", -1, -1, requestJson(request)))));
+    }
+
+    @Override
+    public void close() throws Exception {
+        if (runner != null) {
+            runner.close();
+        }
+        if (model != null) {
+            model.close();
+        }
+    }
+}
