@@ -9,6 +9,9 @@ import org.apache.flink.api.common.functions.RichMapFunction;
  */
 public final class FailOnceMap<T> extends RichMapFunction<T, T> {
 
+    /** Failures injected in this JVM, so a test can tell the restart really happened. */
+    public static final java.util.concurrent.atomic.AtomicInteger INJECTED = new java.util.concurrent.atomic.AtomicInteger();
+
     private final long failAt;
     private transient long seen;
     private transient boolean firstAttempt;
@@ -25,6 +28,7 @@ public final class FailOnceMap<T> extends RichMapFunction<T, T> {
     @Override
     public T map(T value) {
         if (firstAttempt && ++seen == failAt) {
+            INJECTED.incrementAndGet();
             throw new IllegalStateException("injected failure at record " + failAt + " (test hook --fail-once-after)");
         }
         return value;

@@ -1,0 +1,91 @@
+package dev.skipflow.it;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.skipflow.job.JobOptions;
+import dev.skipflow.job.local.EmbeddedKafkaBroker;
+import dev.skipflow.job.local.LocalRunner;
+import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** 200 records through the embedded KRaft broker and a MiniCluster running the real model, two slots. */
+class EndToEndIT {
+
+    static EmbeddedKafkaBroker broker;
+
+    @BeforeAll
+    static void startBroker() throws Exception {
+        broker = EmbeddedKafkaBroker.start(0, Path.of("target", "it-kafka-" + System.nanoTime()), true);
+    }
+
+    @AfterAll
+    static void stopBroker() {
+        if (broker != null) {
+            broker.close();
+        }
+    }
+
+    @Test
+    void everyRecordIsAnsweredExactlyOnceAndMetricsAreVisible() throws Exception {
+        StreamingScenario scenario = new StreamingScenario(180);
+        JobOptions o = StreamingScenario.options(broker.bootstrapServers(), StreamingScenario.suffix());
+        o.parallelism = 2;
+        int webUi;
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getByName("127.0.0.1"))) {
+            webUi = s.getLocalPort();
+        }
+        try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 2, webUi)) {
+            scenario.send(broker.bootstrapServers(), o.promptsTopic);
+            List<JsonNode> completions = scenario.collectAndVerify(runner, Duration.ofMinutes(4));
+            scenario.verifyGreedyMatchesGenerateCli(completions, 8);
+            StreamingScenario.verifyMetricsTopic(broker.bootstrapServers(), o.metricsTopic, 180);
+            verifyRestMetrics(webUi, runner.job().getJobID().toString());
+        }
+    }
+
+    /** The generate operator's Flink metrics are readable through the REST API the web UI uses. */
+    static void verifyRestMetrics(int port, String jobId) throws Exception {
+        HttpClient http = HttpClient.newHttpClient();
+        String base = "http://127.0.0.1:" + port;
+        JsonNode job = get(http, base + "/jobs/" + jobId);
+        String vertex = null;
+        for (JsonNode v : job.get("vertices")) {
+            if (v.get("name").asText().contains("generate")) {
+                vertex = v.get("id").asText();
+            }
+        }
+        assertTrue(vertex != null, "no vertex named generate in " + job);
+        JsonNode metrics = get(http, base + "/jobs/" + jobId + "/vertices/" + vertex + "/metrics");
+        String ids = metrics.toString();
+        for (String name : List.of("skipflow.requests", "skipflow.completionTokens", "skipflow.tokensPerSecond",
+                "skipflow.batchSize", "skipflow.queueDepth", "skipflow.latencyMs", "skipflow.timeToFirstTokenMs",
+                "skipflow.savedFraction", "skipflow.deadLetters")) {
+            assertTrue(ids.contains(name), name + " missing from " + ids);
+        }
+        String requestsId = null;
+        for (JsonNode m : metrics) {
+            if (m.get("id").asText().endsWith("skipflow.requests")) {
+                requestsId = m.get("id").asText();
+            }
+        }
+        JsonNode value = get(http, base + "/jobs/" + jobId + "/vertices/" + vertex + "/metrics?get=" + requestsId);
+        assertTrue(value.get(0).get("value").asLong() > 0, "requests counter: " + value);
+    }
+
+    static JsonNode get(HttpClient http, String url) throws Exception {
+        HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertTrue(r.statusCode() == 200, url + " -> " + r.statusCode() + " " + r.body());
+        return StreamingScenario.JSON.readTree(r.body());
+    }
+}

@@ -1,0 +1,261 @@
+package dev.skipflow.it;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.skipflow.job.JobOptions;
+import dev.skipflow.job.cli.SkipflowCli;
+import dev.skipflow.job.local.AnswerCollector;
+import dev.skipflow.job.local.LocalRunner;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.UUID;
+import org.apache.kafka.clients.producer.KafkaProducer;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.clients.producer.ProducerRecord;
+import org.apache.kafka.clients.producer.RecordMetadata;
+import org.apache.kafka.common.serialization.ByteArraySerializer;
+
+/**
+ * The end-to-end scenario shared by the integration tests: valid and malformed prompts into a real broker,
+ * the job on a real MiniCluster with the real model, and every record answered exactly once.
+ */
+final class StreamingScenario {
+
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final int MAX_PAYLOAD = 4096;
+
+    /** A malformed record and a word its dead letter's reason must contain. */
+    record Bad(byte[] value, String reasonContains) {}
+
+    final List<byte[]> valid = new ArrayList<>();
+    final Map<String, JsonNode> validById = new LinkedHashMap<>();
+    final List<Bad> bad = new ArrayList<>();
+
+    static Path shared() {
+        return Path.of(System.getProperty("skipflow.shared", "../../shared"));
+    }
+
+    static JobOptions options(String bootstrap, String suffix) {
+        JobOptions o = new JobOptions();
+        o.bootstrapServers = bootstrap;
+        o.promptsTopic = "prompts-" + suffix;
+        o.completionsTopic = "completions-" + suffix;
+        o.dlqTopic = "prompts.dlq-" + suffix;
+        o.metricsTopic = "metrics-" + suffix;
+        o.groupId = "skipflow-" + suffix;
+        o.transactionalIdPrefix = "skipflow-" + suffix;
+        o.checkpointIntervalMs = 500;
+        o.metricsWindowMs = 2000;
+        o.maxBatch = 16;
+        o.maxInFlight = 64;
+        o.maxPayloadBytes = MAX_PAYLOAD;
+        o.partitions = 2;
+        return o;
+    }
+
+    static String suffix() {
+        return UUID.randomUUID().toString().substring(0, 8);
+    }
+
+    /** {@code validCount} valid prompts (first words of the valid sample's stories) and 20 malformed ones. */
+    StreamingScenario(int validCount) throws Exception {
+        List<String> lines = Files.readAllLines(shared().resolve("data/tinystories-valid-sample.txt"));
+        for (int i = 0; i < validCount; i++) {
+            String[] words = lines.get(i % lines.size()).trim().split("\\s+");
+            int n = 2 + (i * 7) % 9;
+            String prompt = String.join(" ", java.util.Arrays.copyOf(words, Math.min(n, words.length)));
+            ObjectNode r = JSON.createObjectNode();
+            r.put("id", "req-" + i);
+            r.put("prompt", prompt);
+            r.put("maxTokens", 6 + i % 11);
+            if (i % 5 == 4) {
+                r.put("temperature", 0.8);
+                r.put("topP", 0.9);
+                r.put("seed", i);
+            }
+            if (i % 7 == 3) {
+                r.put("adaptive", false);
+                r.put("someFutureField", "ignored");
+            }
+            validById.put("req-" + i, r);
+            valid.add(r.toString().getBytes(StandardCharsets.UTF_8));
+        }
+        String longPrompt = "Once upon a time there was a little dog. ".repeat(60);
+        addBad("this is not json", "not valid JSON");
+        bad.add(new Bad(new byte[] {(byte) 0xC3, (byte) 0x28, (byte) 0xA0, (byte) 0xFF}, "not valid UTF-8"));
+        bad.add(new Bad(new byte[0], "empty record"));
+        addBad("[1, 2, 3]", "must be a JSON object");
+        addBad("{\"prompt\": \"Once upon a time\"}", "missing required field \"id\"");
+        addBad("{\"id\": \"\", \"prompt\": \"Once upon a time\"}", "\"id\" must be 1-128");
+        addBad("{\"id\": \"" + "x".repeat(129) + "\", \"prompt\": \"Once\"}", "\"id\" must be 1-128");
+        addBad("{\"id\": 17, \"prompt\": \"Once upon a time\"}", "\"id\" must be a string");
+        addBad("{\"id\": \"bad-9\"}", "missing required field \"prompt\"");
+        addBad("{\"id\": \"bad-10\", \"prompt\": \"\"}", "must not be empty");
+        addBad("{\"id\": \"bad-11\", \"prompt\": 42}", "\"prompt\" must be a string");
+        addBad("{\"id\": \"bad-12\", \"prompt\": \"Hi\", \"maxTokens\": \"64\"}", "\"maxTokens\" must be an integer");
+        addBad("{\"id\": \"bad-13\", \"prompt\": \"Hi\", \"maxTokens\": 0}", "\"maxTokens\" must be an integer");
+        addBad("{\"id\": \"bad-14\", \"prompt\": \"Hi\", \"maxTokens\": 100000}", "\"maxTokens\" must be an integer");
+        addBad("{\"id\": \"bad-15\", \"prompt\": \"Hi\", \"temperature\": -1}", "\"temperature\"");
+        addBad("{\"id\": \"bad-16\", \"prompt\": \"Hi\", \"topP\": 0}", "\"topP\"");
+        addBad("{\"id\": \"bad-17\", \"prompt\": \"Hi\", \"seed\": \"seven\"}", "\"seed\" must be an integer");
+        addBad("{\"id\": \"bad-18\", \"prompt\": \"Hi\", \"adaptive\": \"yes\"}", "\"adaptive\" must be true or false");
+        addBad("{\"id\": \"bad-19\", \"prompt\": \"" + longPrompt + "\", \"maxTokens\": 64}", "context holds");
+        addBad("{\"id\": \"bad-20\", \"prompt\": \"" + "a".repeat(MAX_PAYLOAD) + "\"}", "the limit is " + MAX_PAYLOAD);
+        assertEquals(20, bad.size());
+    }
+
+    private void addBad(String json, String reason) {
+        bad.add(new Bad(json.getBytes(StandardCharsets.UTF_8), reason));
+    }
+
+    /** Offsets of each sent record by partition:offset, valid ones mapped to their id, bad ones to their index. */
+    final Map<String, Object> sentAt = new HashMap<>();
+
+    /** Sends valid and bad records interleaved, remembering where each landed. */
+    void send(String bootstrap, String topic) throws Exception {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, "1048576");
+        try (KafkaProducer<byte[], byte[]> producer =
+                new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+            int b = 0;
+            List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+            List<Object> what = new ArrayList<>();
+            for (int i = 0; i < valid.size(); i++) {
+                futures.add(producer.send(new ProducerRecord<>(topic, valid.get(i))));
+                what.add("req-" + i);
+                if (i % 9 == 4 && b < bad.size()) {
+                    futures.add(producer.send(new ProducerRecord<>(topic, bad.get(b).value())));
+                    what.add(b++);
+                }
+            }
+            while (b < bad.size()) {
+                futures.add(producer.send(new ProducerRecord<>(topic, bad.get(b).value())));
+                what.add(b++);
+            }
+            for (int i = 0; i < futures.size(); i++) {
+                RecordMetadata m = futures.get(i).get();
+                sentAt.put(m.partition() + ":" + m.offset(), what.get(i));
+            }
+        }
+    }
+
+    /** Collects the answers and checks: exactly one per record, on the right topic, with the right content. */
+    List<JsonNode> collectAndVerify(LocalRunner runner, Duration timeout) throws Exception {
+        JobOptions o = runner.options();
+        int expected = valid.size() + bad.size();
+        List<AnswerCollector.Answer> answers;
+        try (AnswerCollector c = runner.answers()) {
+            answers = c.collect(expected, timeout, Duration.ofSeconds(3));
+        }
+        Map<String, Integer> completionsPerId = new HashMap<>();
+        Map<Integer, Integer> deadLettersPerBad = new HashMap<>();
+        List<JsonNode> completions = new ArrayList<>();
+        for (AnswerCollector.Answer a : answers) {
+            JsonNode v = JSON.readTree(a.value());
+            if (a.topic().equals(o.completionsTopic)) {
+                String id = v.get("id").asText();
+                assertEquals(id, a.key(), "completions are keyed by id");
+                assertTrue(validById.containsKey(id), "completion for unknown id " + id);
+                completionsPerId.merge(id, 1, Integer::sum);
+                completions.add(v);
+                JsonNode req = validById.get(id);
+                assertTrue(v.get("completionTokens").asInt() <= req.get("maxTokens").asInt(), a.value());
+                assertTrue(List.of("stop", "length").contains(v.get("finishReason").asText()), a.value());
+                assertTrue(v.get("promptTokens").asInt() >= 2, a.value());
+                assertTrue(v.get("latencyMs").asLong() >= v.get("timeToFirstTokenMs").asLong(), a.value());
+                JsonNode s = v.get("savings");
+                assertTrue(s.get("denseFlops").asLong() > 0, a.value());
+                assertEquals(s.get("denseFlops").asLong(), s.get("executedFlops").asLong(), "dense path: nothing skipped");
+                assertEquals(0.0, s.get("savedFraction").asDouble());
+            } else {
+                assertEquals(o.dlqTopic, a.topic());
+                String at = v.get("partition").asInt() + ":" + v.get("offset").asLong();
+                Object sent = sentAt.get(at);
+                assertTrue(sent instanceof Integer, "dead letter for a record that was not malformed: " + a.value());
+                int index = (Integer) sent;
+                deadLettersPerBad.merge(index, 1, Integer::sum);
+                assertEquals(o.promptsTopic, v.get("topic").asText());
+                String error = v.get("error").asText();
+                assertTrue(error.contains(bad.get(index).reasonContains()),
+                        "bad record " + index + ": reason '" + error + "' should mention '" + bad.get(index).reasonContains() + "'");
+                assertNotNull(v.get("payload"));
+            }
+        }
+        for (String id : validById.keySet()) {
+            assertEquals(1, completionsPerId.getOrDefault(id, 0), "completions for " + id);
+        }
+        for (int i = 0; i < bad.size(); i++) {
+            assertEquals(1, deadLettersPerBad.getOrDefault(i, 0), "dead letters for bad record " + i);
+        }
+        assertEquals(expected, answers.size(), "one answer per record, no more");
+        return completions;
+    }
+
+    /** Greedy completions must equal what `./skipflow generate` prints for the same prompt. */
+    void verifyGreedyMatchesGenerateCli(List<JsonNode> completions, int howMany) {
+        int checked = 0;
+        for (JsonNode c : completions) {
+            JsonNode req = validById.get(c.get("id").asText());
+            if (req.has("temperature") || checked >= howMany) {
+                continue;
+            }
+            String cli = runGenerate(req.get("prompt").asText(), req.get("maxTokens").asInt());
+            assertEquals(cli, c.get("text").asText() + "\n", "request " + c.get("id").asText());
+            checked++;
+        }
+        assertEquals(howMany, checked);
+    }
+
+    static String runGenerate(String prompt, int maxTokens) {
+        PrintStream original = System.out;
+        ByteArrayOutputStream buf = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+        try {
+            int code = SkipflowCli.execute("generate", "--prompt", prompt, "--max-tokens", String.valueOf(maxTokens),
+                    "--device", "cpu");
+            assertEquals(0, code);
+        } finally {
+            System.setOut(original);
+        }
+        return buf.toString(StandardCharsets.UTF_8);
+    }
+
+    /** The metrics topic got at least one window with requests in it. */
+    static void verifyMetricsTopic(String bootstrap, String topic, int requests) {
+        try (AnswerCollector c = new AnswerCollector(bootstrap, topic)) {
+            long total = 0;
+            long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+            List<AnswerCollector.Answer> got = new ArrayList<>();
+            while (total < requests && System.nanoTime() < deadline) {
+                c.poll(Duration.ofMillis(300), got::add);
+                total = got.stream().mapToLong(a -> {
+                    try {
+                        return JSON.readTree(a.value()).get("requests").asLong();
+                    } catch (Exception e) {
+                        throw new AssertionError(e);
+                    }
+                }).sum();
+            }
+            assertFalse(got.isEmpty(), "no metrics records");
+            assertTrue(total >= requests, "metrics windows counted " + total + " of " + requests + " requests");
+        }
+    }
+}
