@@ -39,6 +39,11 @@ public final class JobOptions {
             description = "Requests in flight per task slot (async I/O capacity); beyond it the source is backpressured (default: ${DEFAULT-VALUE}).")
     public int maxInFlight = 256;
 
+    @Option(names = "--engine-threads",
+            description = "PyTorch intra-op threads per task manager on CPU; 0 = PyTorch's default (all cores). More than 1 "
+                    + "competes with Kafka and Flink threads for cores (default: ${DEFAULT-VALUE}).")
+    public int engineThreads = 1;
+
     @Option(names = "--max-context",
             description = "Positions per sequence (prompt + completion); 0 = the model's seq_len (default).")
     public int maxContext = 0;

@@ -1,6 +1,7 @@
 package dev.skipflow.operators;
 
 import dev.skipflow.model.ModelSource;
+import dev.skipflow.model.decoder.EngineThreads;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.decoder.Sequence;
 import dev.skipflow.model.flops.Savings;
@@ -31,6 +32,7 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
     private final ModelSource source;
     private final int maxBatch;
     private final int maxContext;
+    private final int engineThreads;
     private transient LlamaModel model;
     private transient Tokenizer tokenizer;
     private transient EngineRunner runner;
@@ -41,17 +43,23 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
     private transient Histogram timeToFirstToken;
     private transient volatile double lastSavedFraction;
 
-    public GenerateFunction(ModelSource source, int maxBatch, int maxContext) {
+    /**
+     * @param engineThreads PyTorch intra-op threads on CPU (0 leaves PyTorch's default); ignored on GPU
+     */
+    public GenerateFunction(ModelSource source, int maxBatch, int maxContext, int engineThreads) {
         this.source = source;
         this.maxBatch = maxBatch;
         this.maxContext = maxContext;
+        this.engineThreads = engineThreads;
     }
 
     @Override
     public void open(OpenContext openContext) {
         long start = System.nanoTime();
         var weights = source.loadWeights();
-        model = new LlamaModel(weights, source.resolveDevice());
+        var device = source.resolveDevice();
+        int threads = device.isGpu() ? EngineThreads.set(0) : EngineThreads.set(engineThreads);
+        model = new LlamaModel(weights, device);
         tokenizer = source.loadTokenizer(weights.config().vocabSize());
         int context = PromptParser.contextOf(weights.config(), maxContext);
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
@@ -67,8 +75,8 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         group.gauge("batchSize", runner::batchSize);
         group.gauge("queueDepth", runner::queueDepth);
         group.gauge("savedFraction", () -> lastSavedFraction);
-        LOG.info("Subtask {} loaded {} ({} parameters) on {} in {} ms; max batch {}, context {}", subtask,
-                source.describe(), weights.config().parameterCount(), model.device(),
+        LOG.info("Subtask {} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}",
+                subtask, source.describe(), weights.config().parameterCount(), model.device(), threads,
                 (System.nanoTime() - start) / 1_000_000, maxBatch, context);
     }
 

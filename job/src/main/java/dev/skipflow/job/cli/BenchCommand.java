@@ -3,6 +3,8 @@ package dev.skipflow.job.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.skipflow.job.JobOptions;
+import dev.skipflow.job.local.StreamBench;
 import dev.skipflow.model.LlamaConfig;
 import dev.skipflow.model.bench.ThroughputBench;
 import dev.skipflow.model.decoder.LlamaModel;
@@ -40,6 +42,29 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
+    @Option(names = "--stream", description = "Also measure through Kafka and Flink: the job on a local MiniCluster "
+            + "and embedded broker, with --concurrency requests outstanding, against the engine alone at the same batch.")
+    boolean stream;
+
+    @Option(names = "--concurrency", defaultValue = "64", description = "--stream: requests kept outstanding (default: ${DEFAULT-VALUE}).")
+    int concurrency;
+
+    @Option(names = "--stream-max-batch", defaultValue = "64", description = "--stream: the job's --max-batch (default: ${DEFAULT-VALUE}).")
+    int streamMaxBatch;
+
+    @Option(names = "--checkpoint-interval-ms", defaultValue = "200",
+            description = "--stream: checkpoint interval; completions become visible at checkpoints (default: ${DEFAULT-VALUE}).")
+    long checkpointIntervalMs;
+
+    @Option(names = "--duration-seconds", defaultValue = "30", description = "--stream: measured window (default: ${DEFAULT-VALUE}).")
+    double durationSeconds;
+
+    private static double engineTokensPerSecond(ThroughputBench.Report r, int batch) {
+        return r.decode().stream().filter(d -> d.batch() == batch).findFirst()
+                .orElseThrow(() -> new IllegalArgumentException("--batch-sizes must include --stream-max-batch " + batch))
+                .tokensPerSecond();
+    }
+
     @Override
     public Integer call() throws Exception {
         if (rounds < 1 || steps < 1 || promptTokens < 1 || prefillTokens < 1) {
@@ -53,6 +78,16 @@ public final class BenchCommand implements Callable<Integer> {
             device = model.device().toString();
             r = new ThroughputBench(model, new ThroughputBench.Options(batchSizes, steps, promptTokens, prefillTokens,
                     rounds, 1234L, warmupSeconds)).run(msg -> System.err.println("bench: " + msg));
+        }
+        StreamBench.Result streamed = null;
+        if (stream) {
+            JobOptions jo = new JobOptions();
+            jo.model = modelOptions;
+            jo.maxBatch = streamMaxBatch;
+            jo.maxInFlight = Math.max(concurrency, streamMaxBatch);
+            jo.checkpointIntervalMs = checkpointIntervalMs;
+            streamed = StreamBench.run(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5, durationSeconds,
+                    msg -> System.err.println("bench --stream: " + msg));
         }
         if (json) {
             ObjectMapper m = new ObjectMapper();
@@ -81,6 +116,10 @@ public final class BenchCommand implements Callable<Integer> {
             pf.put("tokens", r.prefill().tokens());
             pf.put("tokensPerSecond", r.prefill().tokensPerSecond());
             pf.put("msPerPrompt", r.prefill().msPerPrompt());
+            if (streamed != null) {
+                o.set("stream", m.valueToTree(streamed));
+                o.put("streamVsEngine", streamed.tokensPerSecond() / engineTokensPerSecond(r, streamMaxBatch));
+            }
             System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
         } else {
             System.out.printf("%s (%,d parameters) on %s, %d cores, dense path%n", modelOptions.describeModel(),
@@ -93,6 +132,18 @@ public final class BenchCommand implements Callable<Integer> {
                     r.prefill().tokensPerSecond(), r.prefill().msPerPrompt());
             System.out.printf("(medians of %d rounds; %d decode steps per round from %d-token prompts)%n", rounds, steps,
                     promptTokens);
+            if (streamed != null) {
+                double engine = engineTokensPerSecond(r, streamMaxBatch);
+                System.out.printf("through Kafka + Flink (exactly-once, checkpoint every %d ms), %d requests outstanding, "
+                                + "max batch %d, maxTokens %d, %.0f s measured:%n", streamed.checkpointIntervalMs(),
+                        streamed.concurrency(), streamMaxBatch, streamed.maxTokens(), streamed.seconds());
+                System.out.printf("  %.1f completions/s, %,.0f completion tokens/s = %.0f%% of the engine's batch-%d decode; "
+                                + "latency p50 %.0f ms, p99 %.0f ms%n", streamed.completionsPerSecond(),
+                        streamed.tokensPerSecond(), 100 * streamed.tokensPerSecond() / engine, streamMaxBatch,
+                        streamed.latencyP50Ms(), streamed.latencyP99Ms());
+                System.out.printf("  inside the job (parse to completion): latency p50 %.0f ms, time to first token p50 %.0f ms%n",
+                        streamed.jobLatencyP50Ms(), streamed.jobTimeToFirstTokenP50Ms());
+            }
         }
         return 0;
     }
