@@ -61,6 +61,8 @@ public final class DemoCommand implements Callable<Integer> {
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         ObjectMapper json = new ObjectMapper();
         System.err.println("skipflow demo: starting the embedded Kafka broker and the job (model " + modelOptions.describeModel() + ")...");
+        kafkaPort = Workdirs.portOrFree(kafkaPort, "Kafka");
+        webUiPort = Workdirs.portOrFree(webUiPort, "web UI");
         try (LocalRunner runner = LocalRunner.start(options, Workdirs.local(), kafkaPort, 1, webUiPort);
                 AnswerCollector answers = runner.answers()) {
             AtomicBoolean stop = new AtomicBoolean();

@@ -70,6 +70,43 @@ class BatchingTest {
     }
 
     @Test
+    void aBlockOverASubsetOfRowsComputesExactlyThoseRows() {
+        // The hook routing and early exit build on: block(select(rows)) == rows of block(all).
+        var model = TestModels.model();
+        var tok = TestModels.tokenizer();
+        try (KvCache cache = new KvCache(model, 4, 64); ai.djl.ndarray.NDManager step = model.newStepManager()) {
+            int[][] prompts = new int[4][];
+            for (int s = 0; s < 4; s++) {
+                prompts[s] = tok.encode(PROMPTS[s], true);
+                TokenBatch pre = TokenBatch.prefill(model, step, s, 0, prompts[s].length);
+                ai.djl.ndarray.NDArray x = model.embed(pre, prompts[s]);
+                for (int l = 0; l < model.config().nLayers(); l++) {
+                    x = model.block(l, x, pre, cache);
+                }
+            }
+            int[] slots = {0, 1, 2, 3};
+            int[] positions = new int[4];
+            int[] next = {300, 301, 302, 303};
+            for (int s = 0; s < 4; s++) {
+                positions[s] = prompts[s].length;
+            }
+            TokenBatch all = TokenBatch.decode(model, step, slots, positions);
+            ai.djl.ndarray.NDArray x = model.embed(all, next);
+            float[] full = model.block(0, x, all, cache).toFloatArray();
+            int[] rows = {1, 3};
+            TokenBatch some = all.select(rows);
+            float[] part = model.block(0, x.get(new ai.djl.ndarray.index.NDIndex("{}",
+                    step.create(new long[] {1, 3}))), some, cache).toFloatArray();
+            int d = model.config().dim();
+            for (int i = 0; i < rows.length; i++) {
+                float[] expected = java.util.Arrays.copyOfRange(full, rows[i] * d, (rows[i] + 1) * d);
+                float[] actual = java.util.Arrays.copyOfRange(part, i * d, (i + 1) * d);
+                assertArrayEquals(expected, actual, 1e-6f, "row " + rows[i]);
+            }
+        }
+    }
+
+    @Test
     void seededSamplingIsReproducibleAndSeedsDiffer() {
         int[] prompt = TestModels.tokenizer().encode("Once upon a time", true);
         try (BatchEngine engine = new BatchEngine(TestModels.model(), 2, 200)) {
