@@ -6,6 +6,7 @@ import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.flops.Savings;
+import dev.skipflow.model.routing.TokenRouter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -36,18 +37,26 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of text.")
     boolean json;
 
+    @Mixin
+    RoutingOptions routing = new RoutingOptions();
+
     @Override
     public Integer call() throws Exception {
         List<int[]> docs = Documents.read(text, modelOptions.tokenizer(), maxLen, maxDocs);
         if (docs.isEmpty()) {
             throw new IllegalArgumentException(text + " has no non-empty lines to evaluate");
         }
-        PerplexityEvaluator.Result r;
-        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
-                ProgressBar bar = new ProgressBarBuilder().setTaskName("eval").setInitialMax(docs.size())
-                        .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
-            r = new PerplexityEvaluator(model).evaluate(docs, bar::stepTo);
+        PerplexityEvaluator.Comparison c;
+        String routerName = null;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
+            TokenRouter router = routing.router(model, modelOptions.tokenizer());
+            routerName = router == null ? null : router.describe();
+            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("eval").setInitialMax(docs.size())
+                    .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
+                c = new PerplexityEvaluator(model).compare(docs, router, bar::stepTo);
+            }
         }
+        PerplexityEvaluator.Result r = c.dense();
         Savings s = r.flops().savings();
         if (json) {
             ObjectMapper m = new ObjectMapper();
@@ -64,11 +73,35 @@ public final class EvalCommand implements Callable<Integer> {
             o.put("savedFraction", s.savedFraction());
             o.put("seconds", r.seconds());
             o.put("tokensPerSecond", (r.predictedTokens() + r.documents()) / r.seconds());
+            if (c.routed() != null) {
+                PerplexityEvaluator.Result a = c.routed();
+                Savings as = a.flops().savings();
+                ObjectNode ad = o.putObject("adaptive");
+                ad.put("router", routerName);
+                ad.put("perplexity", a.perplexity());
+                ad.put("nll", a.nll());
+                ad.put("agreement", c.agreement());
+                ad.put("denseFlops", as.denseFlops());
+                ad.put("executedFlops", as.executedFlops());
+                ad.put("savedFraction", as.savedFraction());
+                ad.put("tokenBlocksSkipped", as.tokenBlocksSkipped());
+                ad.put("tokenBlocksTotal", as.tokenBlocksTotal());
+                ad.put("seconds", a.seconds());
+                ad.put("speedup", r.seconds() / a.seconds());
+            }
             System.out.println(m.writeValueAsString(o));
         } else {
             System.out.printf("%s on %s: %d documents, %d predicted tokens, NLL %.4f, perplexity %.4f (%.1f s)%n",
                     modelOptions.describeModel(), text, r.documents(), r.predictedTokens(), r.nll(), r.perplexity(),
                     r.seconds());
+            if (c.routed() != null) {
+                PerplexityEvaluator.Result a = c.routed();
+                Savings as = a.flops().savings();
+                System.out.printf("%s: perplexity %.4f, top-1 agreement with dense %.2f%%, %d of %d token-blocks skipped, "
+                                + "%.1f%% of FLOPs saved, %.2f s (dense %.2f s in the same run)%n", routerName, a.perplexity(),
+                        100 * c.agreement(), as.tokenBlocksSkipped(), as.tokenBlocksTotal(), 100 * as.savedFraction(),
+                        a.seconds(), r.seconds());
+            }
         }
         return 0;
     }

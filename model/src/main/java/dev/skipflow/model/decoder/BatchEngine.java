@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import dev.skipflow.model.flops.FlopCounter;
+import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -25,15 +26,24 @@ public final class BatchEngine implements AutoCloseable {
     private final KvCache cache;
     private final FlopCounter flops;
     private final int maxBatch;
+    private final TokenRouter router;
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private long decodeSteps;
     private boolean stopOnEos = true;
 
     public BatchEngine(LlamaModel model, int maxBatch, int context) {
+        this(model, maxBatch, context, null);
+    }
+
+    /**
+     * @param router decides which tokens of adaptive sequences run each block; null runs everything densely
+     */
+    public BatchEngine(LlamaModel model, int maxBatch, int context, TokenRouter router) {
         this.model = model;
         this.maxBatch = maxBatch;
-        this.cache = new KvCache(model, maxBatch, context);
+        this.router = router;
+        this.cache = new KvCache(model, maxBatch, context, router != null);
         this.flops = new FlopCounter(model.config());
     }
 
@@ -100,6 +110,8 @@ public final class BatchEngine implements AutoCloseable {
         while (!waiting.isEmpty() && running.size() < maxBatch) {
             Sequence s = waiting.poll();
             s.slot = running.size();
+            s.written = new int[model.config().nLayers()];
+            cache.clearSlot(s.slot);
             running.add(s);
             prefill(s);
             if (s.isFinished()) {
@@ -119,15 +131,11 @@ public final class BatchEngine implements AutoCloseable {
         int n = s.promptLength();
         try (NDManager step = model.newStepManager()) {
             TokenBatch batch = TokenBatch.prefill(model, step, s.slot, 0, n);
-            NDArray x = model.embed(batch, s.promptTokens());
-            for (int l = 0; l < model.config().nLayers(); l++) {
-                x = model.block(l, x, batch, cache);
-            }
+            NDArray x = Prefill.run(model, cache, batch, s.promptTokens(), s.isAdaptive() ? router : null, flops,
+                    s.account(), s.written);
             NDArray last = x.get(new NDIndex().addSliceDim(n - 1, n));
             float[] logits = model.logits(last).toFloatArray();
-            for (int p = 0; p < n; p++) {
-                s.account().denseToken(flops, p, p == n - 1);
-            }
+            s.account().add(flops.head(), flops.head(), 0, 0); // logits for the last position only
             s.position = n;
             accept(s, s.sampler().sample(logits));
         }
@@ -151,7 +159,14 @@ public final class BatchEngine implements AutoCloseable {
             TokenBatch batch = TokenBatch.decode(model, step, slots, positions);
             NDArray x = model.embed(batch, tokens);
             for (int l = 0; l < model.config().nLayers(); l++) {
-                x = model.block(l, x, batch, cache);
+                int[] rows = decodeRows(l, positions);
+                if (rows == null) {
+                    x = model.block(l, x, batch, cache);
+                } else if (rows.length > 0) {
+                    NDIndex at = new NDIndex("{}", step.create(LlamaModel.toLongs(rows)));
+                    x.set(at, model.block(l, x.get(at), batch.select(rows), cache));
+                }
+                chargeDecode(l, rows);
             }
             NDArray logits = model.logits(x);
             if (allGreedy) {
@@ -173,7 +188,7 @@ public final class BatchEngine implements AutoCloseable {
         List<Sequence> done = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             Sequence s = running.get(i);
-            s.account().denseToken(flops, s.position, true);
+            s.account().add(flops.head(), flops.head(), 0, 0);
             s.position++;
             accept(s, next[i]);
             if (s.isFinished()) {
@@ -181,6 +196,44 @@ public final class BatchEngine implements AutoCloseable {
             }
         }
         return done;
+    }
+
+    /** Rows of the running batch that run block {@code layer}; null = all. Dense sequences always run. */
+    private int[] decodeRows(int layer, int[] positions) {
+        if (router == null) {
+            return null;
+        }
+        boolean[] keep = router.keepDecode(layer, positions);
+        if (keep == null) {
+            return null;
+        }
+        int[] rows = new int[positions.length];
+        int k = 0;
+        for (int i = 0; i < positions.length; i++) {
+            if (keep[i] || !running.get(i).isAdaptive()) {
+                rows[k++] = i;
+            }
+        }
+        return k == positions.length ? null : java.util.Arrays.copyOf(rows, k);
+    }
+
+    /** Charges each running sequence for block {@code layer}: what ran, over the keys it attended. */
+    private void chargeDecode(int layer, int[] rows) {
+        int next = 0;
+        for (int i = 0; i < running.size(); i++) {
+            Sequence s = running.get(i);
+            boolean ran = rows == null || (next < rows.length && rows[next] == i);
+            if (ran && rows != null) {
+                next++;
+            }
+            long dense = flops.block(s.position);
+            if (ran) {
+                s.account().add(dense, flops.blockAttending(s.written[layer] + 1), 0, 1);
+                s.written[layer]++;
+            } else {
+                s.account().add(dense, 0, 1, 1);
+            }
+        }
     }
 
     /** Records a sampled token, or finishes on BOS/EOS (which are not part of the completion) or length. */

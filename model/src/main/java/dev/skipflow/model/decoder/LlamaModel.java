@@ -212,16 +212,18 @@ public final class LlamaModel implements AutoCloseable {
         NDArray values = cache.values(layer, batch);
         NDArray out;
         int t = batch.context();
+        NDArray written = cache.writtenMask(layer, batch);
+        NDArray mask = written == null ? batch.mask() : batch.mask().add(written);
         if (batch.isPrefill()) {
             // q [N, kvH*g, hd] -> [kvH, N*g, hd]; keys [kvH, T, hd]; one matmul per kv head group.
             NDArray qh = q.reshape(n, kvH, g, hd).transpose(1, 0, 2, 3).reshape(kvH, (long) n * g, hd);
             NDArray scores = qh.matMul(keys.transpose(0, 2, 1)).reshape(kvH, n, g, t);
-            NDArray probs = maskedSoftmax(scores, batch.mask()).reshape(kvH, (long) n * g, t);
+            NDArray probs = maskedSoftmax(scores, mask).reshape(kvH, (long) n * g, t);
             out = probs.matMul(values).reshape(kvH, n, g, hd).transpose(1, 0, 2, 3).reshape(n, d);
         } else {
             // q [N, kvH, g, hd] against each row's own history [N, kvH, T, hd].
             NDArray scores = q.reshape(n, kvH, g, hd).matMul(keys.transpose(0, 1, 3, 2));
-            out = maskedSoftmax(scores, batch.mask()).matMul(values).reshape(n, d);
+            out = maskedSoftmax(scores, mask).matMul(values).reshape(n, d);
         }
         return out.matMul(w.wo());
     }

@@ -17,6 +17,9 @@ public final class Sequence {
     private final int[] prompt;
     private final Sampler sampler;
     private final FlopAccount account = new FlopAccount();
+    /** Per layer, how many of this sequence's positions have keys/values there (fewer when routed). */
+    int[] written;
+    private boolean adaptive = true;
     private int[] generated = new int[16];
     private int generatedCount;
     int slot = -1;
@@ -39,6 +42,16 @@ public final class Sequence {
         this.prompt = prompt.clone();
         this.sampler = new Sampler(params);
         this.submittedNanos = System.nanoTime();
+    }
+
+    /** Whether the engine's router may skip blocks for this sequence (false: the dense path, for A/B). */
+    public Sequence adaptive(boolean on) {
+        this.adaptive = on;
+        return this;
+    }
+
+    public boolean isAdaptive() {
+        return adaptive;
     }
 
     public Object tag() {

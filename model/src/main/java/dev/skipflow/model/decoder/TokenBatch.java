@@ -31,6 +31,7 @@ public final class TokenBatch {
     private final NDArray ropeSin;
     private final NDArray mask;
     private final NDIndex writeIndex;
+    private final NDIndex positionWriteIndex;
     private final NDIndex historyView;
     private final NDIndex historyWindow;
     private final NDIndex slotGather;
@@ -69,6 +70,7 @@ public final class TokenBatch {
         this.mask = buildMask();
         // Index objects are built once per step and shared by every layer.
         this.writeIndex = new NDIndex("{}, :, {}", slotIndex, positionIndex);
+        this.positionWriteIndex = new NDIndex("{}, {}", slotIndex, positionIndex);
         if (prefill) {
             historyView = new NDIndex(slots[0]).addAllDim().addSliceDim(0, context);
         } else if (leadingRange) {
@@ -147,6 +149,10 @@ public final class TokenBatch {
 
     NDIndex writeIndex() {
         return writeIndex;
+    }
+
+    NDIndex positionWriteIndex() {
+        return positionWriteIndex;
     }
 
     /** The cache rows this batch attends to as a view, or null when its slots need a gather. */

@@ -4,21 +4,27 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.decoder.Prefill;
 import dev.skipflow.model.decoder.TokenBatch;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.flops.FlopCounter;
+import dev.skipflow.model.routing.TokenRouter;
 import java.util.List;
 import java.util.function.IntConsumer;
 
 /**
  * Perplexity under DESIGN §6: every document runs as one prefill; each position's logits score the next
- * token; NLL is summed in double over all predicted positions.
+ * token; NLL is summed in double over all predicted positions. With a router, the dense and the routed
+ * pass run side by side on each document, giving agreement (top-1 equal to dense) and measured time for both.
  */
 public final class PerplexityEvaluator {
 
-    /** Totals of one evaluation. */
+    /** Totals of one pass over the documents. */
     public record Result(int documents, long predictedTokens, double nll, double perplexity, FlopAccount flops,
             double seconds) {}
+
+    /** Dense and routed passes over the same documents. */
+    public record Comparison(Result dense, Result routed, double agreement) {}
 
     private final LlamaModel model;
 
@@ -27,13 +33,17 @@ public final class PerplexityEvaluator {
     }
 
     public Result evaluate(List<int[]> docs, IntConsumer progress) {
+        return compare(docs, null, progress).dense();
+    }
+
+    /** Both passes document by document (so machine noise hits them alike); routed is null without a router. */
+    public Comparison compare(List<int[]> docs, TokenRouter router, IntConsumer progress) {
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
         FlopCounter counter = new FlopCounter(model.config());
-        FlopAccount flops = new FlopAccount();
-        double nll = 0;
-        long predicted = 0;
-        long start = System.nanoTime();
-        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()))) {
+        Pass dense = new Pass();
+        Pass routed = router == null ? null : new Pass();
+        long agree = 0;
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), router != null)) {
             int done = 0;
             for (int[] doc : docs) {
                 if (doc.length > cache.context()) {
@@ -41,37 +51,68 @@ public final class PerplexityEvaluator {
                             + model.config().seqLen() + "; lower --max-len");
                 }
                 if (doc.length >= 2) {
-                    nll += documentNll(doc, cache);
-                    predicted += doc.length - 1;
-                    for (int p = 0; p < doc.length; p++) {
-                        flops.denseToken(counter, p, true);
+                    int[] denseTop = dense.add(doc, cache, null, counter);
+                    if (routed != null) {
+                        int[] routedTop = routed.add(doc, cache, router, counter);
+                        for (int t = 0; t + 1 < doc.length; t++) {
+                            agree += denseTop[t] == routedTop[t] ? 1 : 0;
+                        }
                     }
                 }
                 progress.accept(++done);
             }
         }
-        double seconds = (System.nanoTime() - start) / 1e9;
-        return new Result(docs.size(), predicted, nll, Math.exp(nll / Math.max(1, predicted)), flops, seconds);
+        Result d = dense.result(docs.size());
+        return new Comparison(d, routed == null ? null : routed.result(docs.size()),
+                routed == null ? 1.0 : agree / (double) Math.max(1, d.predictedTokens()));
     }
 
-    /** Sum of -log p(doc[t+1] | doc[..t]) over t. */
-    private double documentNll(int[] doc, KvCache cache) {
-        int n = doc.length;
-        int v = model.config().vocabSize();
-        float[] logits;
-        try (NDManager step = model.newStepManager()) {
-            TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
-            NDArray x = model.embed(batch, doc);
-            for (int l = 0; l < model.config().nLayers(); l++) {
-                x = model.block(l, x, batch, cache);
+    /** Running totals of one pass. */
+    private final class Pass {
+        final FlopAccount flops = new FlopAccount();
+        double nll;
+        long predicted;
+        long nanos;
+
+        /** Adds one document; returns the top-1 token at each predicting position. */
+        int[] add(int[] doc, KvCache cache, TokenRouter router, FlopCounter counter) {
+            int n = doc.length;
+            int v = model.config().vocabSize();
+            float[] logits;
+            long start = System.nanoTime();
+            try (NDManager step = model.newStepManager()) {
+                cache.clearSlot(0);
+                TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
+                NDArray x = Prefill.run(model, cache, batch, doc, router, counter, flops,
+                        new int[model.config().nLayers()]);
+                logits = model.logits(x).toFloatArray();
             }
-            logits = model.logits(x).toFloatArray();
+            nanos += System.nanoTime() - start;
+            for (int p = 0; p < n; p++) {
+                flops.add(counter.head(), counter.head(), 0, 0);
+            }
+            int[] top = new int[n - 1];
+            for (int t = 0; t + 1 < n; t++) {
+                nll -= logProb(logits, t * v, v, doc[t + 1]);
+                top[t] = argmax(logits, t * v, v);
+            }
+            predicted += n - 1;
+            return top;
         }
-        double total = 0;
-        for (int t = 0; t + 1 < n; t++) {
-            total += -logProb(logits, t * v, v, doc[t + 1]);
+
+        Result result(int documents) {
+            return new Result(documents, predicted, nll, Math.exp(nll / Math.max(1, predicted)), flops, nanos / 1e9);
         }
-        return total;
+    }
+
+    static int argmax(float[] logits, int offset, int v) {
+        int best = 0;
+        for (int i = 1; i < v; i++) {
+            if (logits[offset + i] > logits[offset + best]) {
+                best = i;
+            }
+        }
+        return best;
     }
 
     static double logProb(float[] logits, int offset, int v, int target) {

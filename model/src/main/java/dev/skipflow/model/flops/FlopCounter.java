@@ -32,7 +32,12 @@ public final class FlopCounter {
 
     /** One decoder block for a token at {@code position} (it attends to position + 1 keys). */
     public long block(int position) {
-        return blockFixed + perContextPosition * (position + 1L);
+        return blockAttending(position + 1);
+    }
+
+    /** One decoder block for a token that attends to {@code keys} keys (fewer when others skipped it). */
+    public long blockAttending(int keys) {
+        return blockFixed + perContextPosition * keys;
     }
 
     /** Final norm and LM head for one token. */

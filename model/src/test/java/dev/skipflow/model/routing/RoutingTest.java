@@ -1,0 +1,106 @@
+package dev.skipflow.model.routing;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import dev.skipflow.model.LlamaConfig;
+import dev.skipflow.model.LlamaWeights;
+import dev.skipflow.model.TestModels;
+import dev.skipflow.model.decoder.BatchEngine;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.eval.PerplexityEvaluator;
+import dev.skipflow.model.flops.Savings;
+import dev.skipflow.model.sampling.SamplingParams;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** Routed execution: gather/scatter, keys/values of skipped tokens, and the accounting. */
+class RoutingTest {
+
+    static int[] generate(BatchEngine engine, int[] prompt, int n, boolean adaptive) {
+        Sequence s = new Sequence("x", prompt, SamplingParams.greedy(n)).adaptive(adaptive);
+        engine.submit(s);
+        while (!s.isFinished()) {
+            engine.step();
+        }
+        return s.generated();
+    }
+
+    @Test
+    void staticRouterKeepsTheFirstAndTheMostRecentTokens() {
+        StaticRouter r = new StaticRouter(new SparsitySchedule(new double[] {0.5, 0.0}));
+        assertArrayEquals(new int[] {0, 6, 7, 8, 9}, r.keepPrefill(0, TokenRouter.all(10)));
+        assertArrayEquals(TokenRouter.all(10), r.keepPrefill(1, TokenRouter.all(10)));
+        assertEquals(null, r.keepDecode(0, new int[] {5, 9}), "a decoding token is the most recent: dense");
+    }
+
+    @Test
+    void removingABlockForEveryTokenEqualsAModelWithoutThatBlock() {
+        LlamaWeights w = TestModels.weights();
+        LlamaModel without = new LlamaModel(dropLayer(w, 2), Device.cpu());
+        int[] prompt = TestModels.tokenizer().encode("Once upon a time", true);
+        try (BatchEngine routed = new BatchEngine(TestModels.model(), 2, 128, new BlockRemoval(5, 2));
+                BatchEngine reference = new BatchEngine(without, 2, 128)) {
+            int[] expected = generate(reference, prompt, 40, true);
+            assertArrayEquals(expected, generate(routed, prompt, 40, true), "prefill and decode with block 2 removed");
+            assertTrue(!Arrays.equals(expected, generate(routed, prompt, 40, false)), "adaptive=false takes the dense path");
+        } finally {
+            without.close();
+        }
+    }
+
+    @Test
+    void keysLeftInAReusedSlotByAnEarlierSequenceAreNeverAttended() {
+        // Sequence B skips prompt tokens under the static router; if stale keys of sequence A in the same slot
+        // leaked into B's attention, B would differ from B run on a fresh engine.
+        SparsitySchedule s = SparsitySchedule.uniform(0.4, 5);
+        int[] a = TestModels.tokenizer().encode("Lily and Tom went to the park and played with a big red ball", true);
+        int[] b = TestModels.tokenizer().encode("One day, a girl named Sue went to see her friend Ben", true);
+        int[] fresh;
+        try (BatchEngine engine = new BatchEngine(TestModels.model(), 1, 128, new StaticRouter(s))) {
+            fresh = generate(engine, b, 30, true);
+        }
+        try (BatchEngine engine = new BatchEngine(TestModels.model(), 1, 128, new StaticRouter(s))) {
+            generate(engine, a, 60, false); // fills slot 0 densely
+            assertArrayEquals(fresh, generate(engine, b, 30, true));
+        }
+    }
+
+    @Test
+    void keepingEveryTokenIsExactlyDenseAndSkippingIsChargedForWhatRan() {
+        var docs = Documents.read(TestModels.shared().resolve("data/tinystories-valid-sample.txt"),
+                TestModels.tokenizer(), 64, 4);
+        var eval = new PerplexityEvaluator(TestModels.model());
+        var all = eval.compare(docs, new StaticRouter(SparsitySchedule.uniform(0, 5)), i -> { });
+        assertEquals(all.dense().nll(), all.routed().nll(), 0.0);
+        assertEquals(1.0, all.agreement());
+
+        var routed = eval.compare(docs, new RandomRouter(SparsitySchedule.uniform(0.25, 5), 1), i -> { });
+        Savings sv = routed.routed().flops().savings();
+        assertEquals(4L * 64 * 5, sv.tokenBlocksTotal());
+        assertEquals(4L * 5 * 16, sv.tokenBlocksSkipped(), "25% of 64 rows in each of 5 blocks of 4 documents");
+        assertEquals(routed.dense().flops().denseFlops(), sv.denseFlops(), "same dense reference");
+        assertTrue(sv.savedFraction() > 0.2 && sv.savedFraction() < 0.3, "saved " + sv.savedFraction());
+        assertTrue(routed.agreement() < 1.0 && routed.agreement() > 0.2, "agreement " + routed.agreement());
+    }
+
+    static LlamaWeights dropLayer(LlamaWeights w, int layer) {
+        LlamaConfig c = w.config();
+        LlamaConfig d = new LlamaConfig(c.dim(), c.hiddenDim(), c.nLayers() - 1, c.nHeads(), c.nKvHeads(), c.vocabSize(),
+                c.seqLen(), c.sharedClassifier(), c.ropeTheta(), c.normEps(), c.qkvBias());
+        return new LlamaWeights(d, w.tokenEmbedding(), drop(w.rmsAtt(), layer), drop(w.wq(), layer), drop(w.wk(), layer),
+                drop(w.wv(), layer), drop(w.wo(), layer), null, null, null, drop(w.rmsFfn(), layer), drop(w.w1(), layer),
+                drop(w.w2(), layer), drop(w.w3(), layer), w.rmsFinal(), w.classifier(), "without layer " + layer);
+    }
+
+    static float[][] drop(float[][] a, int layer) {
+        List<float[]> out = new java.util.ArrayList<>(Arrays.asList(a));
+        out.remove(layer);
+        return out.toArray(new float[0][]);
+    }
+}
