@@ -42,6 +42,9 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", description = "Print one JSON object instead of a table.")
     boolean json;
 
+    @Mixin
+    RoutingOptions routing = new RoutingOptions();
+
     @Option(names = "--stream", description = "Also measure through Kafka and Flink: the job on a local MiniCluster "
             + "and embedded broker, with --concurrency requests outstanding, against the engine alone at the same batch.")
     boolean stream;
@@ -71,13 +74,19 @@ public final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--rounds, --steps, --prompt-tokens and --prefill-tokens must be positive");
         }
         ThroughputBench.Report r;
+        ThroughputBench.RoutedPrefill routed = null;
         LlamaConfig c;
         String device;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
             c = model.config();
             device = model.device().toString();
-            r = new ThroughputBench(model, new ThroughputBench.Options(batchSizes, steps, promptTokens, prefillTokens,
-                    rounds, 1234L, warmupSeconds)).run(msg -> System.err.println("bench: " + msg));
+            var bench = new ThroughputBench(model, new ThroughputBench.Options(batchSizes, steps, promptTokens,
+                    prefillTokens, rounds, 1234L, warmupSeconds));
+            r = bench.run(msg -> System.err.println("bench: " + msg));
+            if (routing.enabled()) {
+                routed = bench.prefillSideBySide(routing.router(model, modelOptions.tokenizer()),
+                        msg -> System.err.println("bench: " + msg));
+            }
         }
         StreamBench.Result streamed = null;
         if (stream) {
@@ -116,6 +125,9 @@ public final class BenchCommand implements Callable<Integer> {
             pf.put("tokens", r.prefill().tokens());
             pf.put("tokensPerSecond", r.prefill().tokensPerSecond());
             pf.put("msPerPrompt", r.prefill().msPerPrompt());
+            if (routed != null) {
+                o.set("routedPrefill", m.valueToTree(routed));
+            }
             if (streamed != null) {
                 o.set("stream", m.valueToTree(streamed));
                 o.put("streamVsEngine", streamed.tokensPerSecond() / engineTokensPerSecond(r, streamMaxBatch));
@@ -132,6 +144,12 @@ public final class BenchCommand implements Callable<Integer> {
                     r.prefill().tokensPerSecond(), r.prefill().msPerPrompt());
             System.out.printf("(medians of %d rounds; %d decode steps per round from %d-token prompts)%n", rounds, steps,
                     promptTokens);
+            if (routed != null) {
+                System.out.printf("prefill %d tokens, %s: %,.0f tokens/s vs dense %,.0f in alternating rounds = %.2fx "
+                                + "(%.1f%% of FLOPs saved)%n", routed.routed().tokens(), routed.router(),
+                        routed.routed().tokensPerSecond(), routed.dense().tokensPerSecond(), routed.speedup(),
+                        100 * routed.savedFraction());
+            }
             if (streamed != null) {
                 double engine = engineTokensPerSecond(r, streamMaxBatch);
                 System.out.printf("through Kafka + Flink (exactly-once, checkpoint every %d ms), %d requests outstanding, "

@@ -28,7 +28,11 @@ public final class ThroughputBench {
     /** Prefill of one prompt. */
     public record PrefillPoint(int tokens, double tokensPerSecond, double msPerPrompt) {}
 
-    public record Report(List<DecodePoint> decode, PrefillPoint prefill) {}
+    /** Prefill dense and routed, rounds alternating; speed-up = dense time / routed time (medians). */
+    public record RoutedPrefill(String router, PrefillPoint dense, PrefillPoint routed, double speedup,
+            double savedFraction) {}
+
+    public record Report(List<DecodePoint> decode, PrefillPoint prefill, RoutedPrefill routedPrefill) {}
 
     private final LlamaModel model;
     private final Options options;
@@ -73,7 +77,35 @@ public final class ThroughputBench {
                 times[r] = prefillOnce(engine, n);
             }
             double sec = median(times);
-            return new Report(decode, new PrefillPoint(n, n / sec, sec * 1e3));
+            return new Report(decode, new PrefillPoint(n, n / sec, sec * 1e3), null);
+        }
+    }
+
+    /** Prefill of one {@code prefillTokens} prompt, dense and routed in alternating rounds after a warm-up. */
+    public RoutedPrefill prefillSideBySide(dev.skipflow.model.routing.TokenRouter router, Consumer<String> progress) {
+        int n = Math.min(options.prefillTokens(), model.config().seqLen());
+        try (BatchEngine dense = new BatchEngine(model, 1, n); BatchEngine routed = new BatchEngine(model, 1, n, router)) {
+            progress.accept("prefill " + n + " tokens, dense vs " + router.describe());
+            long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
+            do {
+                prefillOnce(dense, n);
+                prefillOnce(routed, n);
+            } while (System.nanoTime() < warmupEnd);
+            double[] d = new double[options.rounds()];
+            double[] r = new double[options.rounds()];
+            double saved = 0;
+            for (int i = 0; i < options.rounds(); i++) {
+                d[i] = prefillOnce(dense, n);
+                r[i] = prefillOnce(routed, n);
+            }
+            Sequence probe = new Sequence("probe", prompt(new SplittableRandom(options.seed()), n), SamplingParams.greedy(1));
+            routed.submit(probe);
+            routed.step();
+            saved = probe.account().savings().savedFraction();
+            double ds = median(d);
+            double rs = median(r);
+            return new RoutedPrefill(router.describe(), new PrefillPoint(n, n / ds, ds * 1e3),
+                    new PrefillPoint(n, n / rs, rs * 1e3), ds / rs, saved);
         }
     }
 
