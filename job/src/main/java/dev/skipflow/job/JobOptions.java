@@ -1,6 +1,7 @@
 package dev.skipflow.job;
 
 import dev.skipflow.job.cli.ModelOptions;
+import dev.skipflow.job.cli.RoutingOptions;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -31,6 +32,9 @@ public final class JobOptions {
 
     @Mixin
     public ModelOptions model = new ModelOptions();
+
+    @Mixin
+    public RoutingOptions routing = new RoutingOptions();
 
     @Option(names = "--max-batch", description = "Sequences decoded together per task slot (default: ${DEFAULT-VALUE}).")
     public int maxBatch = 64;

@@ -73,7 +73,7 @@ public final class SkipflowPipeline {
         }
 
         DataStream<GenerationOutcome> outcomes = AsyncDataStream.unorderedWait(requests,
-                        new GenerateFunction(model, o.maxBatch, o.maxContext, o.engineThreads), o.requestTimeoutMs,
+                        new GenerateFunction(model, o.maxBatch, o.maxContext, o.engineThreads, o.routing.spec()), o.requestTimeoutMs,
                         TimeUnit.MILLISECONDS, o.maxInFlight)
                 .name("generate").uid("generate");
 

@@ -5,6 +5,8 @@ import dev.skipflow.model.decoder.EngineThreads;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.decoder.Sequence;
 import dev.skipflow.model.flops.Savings;
+import dev.skipflow.model.routing.RouterSpec;
+import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import dev.skipflow.operators.internal.EngineRunner;
 import java.util.Collections;
@@ -33,6 +35,7 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
     private final int maxBatch;
     private final int maxContext;
     private final int engineThreads;
+    private final RouterSpec routerSpec;
     private transient LlamaModel model;
     private transient Tokenizer tokenizer;
     private transient EngineRunner runner;
@@ -45,12 +48,14 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
 
     /**
      * @param engineThreads PyTorch intra-op threads on CPU (0 leaves PyTorch's default); ignored on GPU
+     * @param routerSpec token routing for requests with {@code adaptive: true}; null for dense only
      */
-    public GenerateFunction(ModelSource source, int maxBatch, int maxContext, int engineThreads) {
+    public GenerateFunction(ModelSource source, int maxBatch, int maxContext, int engineThreads, RouterSpec routerSpec) {
         this.source = source;
         this.maxBatch = maxBatch;
         this.maxContext = maxContext;
         this.engineThreads = engineThreads;
+        this.routerSpec = routerSpec;
     }
 
     @Override
@@ -71,20 +76,21 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         group.meter("requestsPerSecond", new MeterView(requests));
         latency = group.histogram("latencyMs", new DescriptiveStatisticsHistogram(1000));
         timeToFirstToken = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
-        runner = new EngineRunner(model, maxBatch, context, "skipflow-engine-" + subtask, s -> { });
+        TokenRouter router = routerSpec == null ? null : routerSpec.build(model, tokenizer);
+        runner = new EngineRunner(model, maxBatch, context, router, "skipflow-engine-" + subtask);
         group.gauge("batchSize", runner::batchSize);
         group.gauge("queueDepth", runner::queueDepth);
         group.gauge("savedFraction", () -> lastSavedFraction);
-        LOG.info("Subtask {} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}",
-                subtask, source.describe(), weights.config().parameterCount(), model.device(), threads,
-                (System.nanoTime() - start) / 1_000_000, maxBatch, context);
+        LOG.info("Subtask {} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}, "
+                        + "routing {}", subtask, source.describe(), weights.config().parameterCount(), model.device(), threads,
+                (System.nanoTime() - start) / 1_000_000, maxBatch, context, router == null ? "off" : router.describe());
     }
 
     @Override
     public void asyncInvoke(PromptRequest request, ResultFuture<GenerationOutcome> result) {
         long submitted = System.currentTimeMillis();
         try {
-            runner.submit(request.id(), request.promptTokens(), request.samplingParams()).whenComplete((s, error) -> {
+            runner.submit(request.id(), request.promptTokens(), request.samplingParams(), request.adaptive()).whenComplete((s, error) -> {
                 if (error != null) {
                     // The engine itself failed: fail the job so it restarts from the last checkpoint.
                     result.completeExceptionally(error);

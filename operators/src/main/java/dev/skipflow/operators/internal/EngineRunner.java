@@ -3,6 +3,7 @@ package dev.skipflow.operators.internal;
 import dev.skipflow.model.decoder.BatchEngine;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -11,7 +12,6 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -30,18 +30,14 @@ public final class EngineRunner implements AutoCloseable {
     private final LinkedBlockingQueue<Pending> incoming = new LinkedBlockingQueue<>();
     private final Map<Sequence, CompletableFuture<Sequence>> inFlight = new HashMap<>();
     private final Thread thread;
-    private final Consumer<Sequence> onFinished;
     private volatile boolean running = true;
     private volatile Throwable failure;
     private volatile int batchSize;
     private volatile int queueDepth;
 
-    /**
-     * @param onFinished called on the engine thread for each finished sequence, before its future completes
-     */
-    public EngineRunner(LlamaModel model, int maxBatch, int context, String name, Consumer<Sequence> onFinished) {
-        this.engine = new BatchEngine(model, maxBatch, context);
-        this.onFinished = onFinished;
+    /** Starts the engine thread; {@code router} may be null (dense only). */
+    public EngineRunner(LlamaModel model, int maxBatch, int context, TokenRouter router, String name) {
+        this.engine = new BatchEngine(model, maxBatch, context, router);
         this.thread = new Thread(this::loop, name);
         this.thread.setDaemon(true);
         this.thread.start();
@@ -65,7 +61,7 @@ public final class EngineRunner implements AutoCloseable {
      * Queues a generation. Fails at once (IllegalArgumentException) when the prompt does not fit; fails the
      * future if the engine has stopped.
      */
-    public CompletableFuture<Sequence> submit(Object tag, int[] prompt, SamplingParams params) {
+    public CompletableFuture<Sequence> submit(Object tag, int[] prompt, SamplingParams params, boolean adaptive) {
         String problem = BatchEngine.contextProblem(prompt.length, params.maxTokens(), engine.context());
         if (problem != null) {
             throw new IllegalArgumentException(problem);
@@ -76,7 +72,7 @@ public final class EngineRunner implements AutoCloseable {
             future.completeExceptionally(new IllegalStateException("generation engine is not running", failed));
             return future;
         }
-        incoming.add(new Pending(new Sequence(tag, prompt, params), future));
+        incoming.add(new Pending(new Sequence(tag, prompt, params).adaptive(adaptive), future));
         return future;
     }
 
@@ -96,7 +92,6 @@ public final class EngineRunner implements AutoCloseable {
                 batchSize = engine.running();
                 queueDepth = engine.waiting();
                 for (Sequence s : done) {
-                    onFinished.accept(s);
                     inFlight.remove(s).complete(s);
                 }
             }
