@@ -82,11 +82,8 @@ public final class PromptParser extends ProcessFunction<RawPrompt, PromptRequest
         if (bytes.length > maxPayloadBytes) {
             return dead(raw, "payload is " + bytes.length + " bytes; the limit is " + maxPayloadBytes);
         }
-        String text;
-        try {
-            text = StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
-                    .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
-        } catch (CharacterCodingException e) {
+        String text = strictUtf8(bytes);
+        if (text == null) {
             return dead(raw, "payload is not valid UTF-8 text (payload below is base64)");
         }
         JsonNode root;
@@ -187,11 +184,17 @@ public final class PromptParser extends ProcessFunction<RawPrompt, PromptRequest
         if (bytes == null) {
             return "";
         }
+        String text = strictUtf8(bytes);
+        return text != null ? text : Base64.getEncoder().encodeToString(bytes);
+    }
+
+    /** The bytes as text, or null when they are not valid UTF-8. */
+    private static String strictUtf8(byte[] bytes) {
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .onUnmappableCharacter(CodingErrorAction.REPORT).decode(ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException e) {
-            return Base64.getEncoder().encodeToString(bytes);
+            return null;
         }
     }
 }

@@ -14,14 +14,6 @@ public final class FlopAccount implements java.io.Serializable {
     private long earlyExitTokens;
     private long exitLayerSum;
 
-    /** A token that went through every block densely, with or without the LM head. */
-    public void denseToken(FlopCounter counter, int position, boolean withHead) {
-        long f = counter.allBlocks(position) + (withHead ? counter.head() : 0);
-        denseFlops += f;
-        executedFlops += f;
-        tokenBlocksTotal += counter.config().nLayers();
-    }
-
     /** Adds work measured elsewhere: dense cost, what ran, and the token-blocks skipped out of total. */
     public void add(long dense, long executed, long skipped, long total) {
         denseFlops += dense;
