@@ -219,20 +219,10 @@ public final class BatchEngine implements AutoCloseable {
 
     /** Charges each running sequence for block {@code layer}: what ran, over the keys it attended. */
     private void chargeDecode(int layer, int[] rows) {
-        int next = 0;
+        boolean[] ran = Prefill.ranRows(running.size(), rows);
         for (int i = 0; i < running.size(); i++) {
             Sequence s = running.get(i);
-            boolean ran = rows == null || (next < rows.length && rows[next] == i);
-            if (ran && rows != null) {
-                next++;
-            }
-            long dense = flops.block(s.position);
-            if (ran) {
-                s.account().add(dense, flops.blockAttending(s.written[layer] + 1), 0, 1);
-                s.written[layer]++;
-            } else {
-                s.account().add(dense, 0, 1, 1);
-            }
+            Prefill.chargeBlock(flops, s.account(), s.position, ran[i], s.written, layer);
         }
     }
 

@@ -44,19 +44,36 @@ public final class Prefill {
 
     /** Dense cost of every row in block {@code layer}; executed cost of those in {@code rows} (null = all). */
     static void charge(FlopCounter flops, FlopAccount account, int[] positions, int[] rows, int layer, int[] written) {
-        int next = 0;
+        boolean[] ran = ranRows(positions.length, rows);
         for (int i = 0; i < positions.length; i++) {
-            boolean ran = rows == null || (next < rows.length && rows[next] == i);
-            if (ran && rows != null) {
-                next++;
+            chargeBlock(flops, account, positions[i], ran[i], written, layer);
+        }
+    }
+
+    /** Which of {@code n} rows ran, given the increasing indices that did (null = all). */
+    static boolean[] ranRows(int n, int[] rows) {
+        boolean[] ran = new boolean[n];
+        if (rows == null) {
+            java.util.Arrays.fill(ran, true);
+        } else {
+            for (int r : rows) {
+                ran[r] = true;
             }
-            long dense = flops.block(positions[i]);
-            if (ran) {
-                account.add(dense, flops.blockAttending(written[layer] + 1), 0, 1);
-                written[layer]++;
-            } else {
-                account.add(dense, 0, 1, 1);
-            }
+        }
+        return ran;
+    }
+
+    /**
+     * One token's block: its dense cost, and what ran, attention over the keys it really attended (those its
+     * sequence wrote in this block, itself included); a skipped token is charged nothing and writes nothing.
+     */
+    static void chargeBlock(FlopCounter flops, FlopAccount account, int position, boolean ran, int[] written, int layer) {
+        long dense = flops.block(position);
+        if (ran) {
+            account.add(dense, flops.blockAttending(written[layer] + 1), 0, 1);
+            written[layer]++;
+        } else {
+            account.add(dense, 0, 1, 1);
         }
     }
 }
