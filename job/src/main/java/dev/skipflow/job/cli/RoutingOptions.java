@@ -10,9 +10,10 @@ import picocli.CommandLine.Option;
 /** Token-routing baselines for eval, bench and the job (a trained router artifact comes with --router, later). */
 public final class RoutingOptions {
 
-    @Option(names = "--baseline", paramLabel = "static|random|shortgpt",
+    @Option(names = "--baseline", paramLabel = "static|random|importance|shortgpt",
             description = "Route tokens with a baseline at --sparsity: FTP's static router (first + most recent tokens, "
-                    + "uniform schedule), random tokens, or ShortGPT whole-block removal (lowest 1 - cos influence).")
+                    + "uniform schedule), random tokens, the most-attended tokens (FTP's importance factor alone, "
+                    + "untrained), or ShortGPT whole-block removal (lowest 1 - cos influence).")
     String baseline;
 
     @Option(names = "--sparsity", defaultValue = "0.3", description = "Token-block sparsity for --baseline (default: ${DEFAULT-VALUE}).")

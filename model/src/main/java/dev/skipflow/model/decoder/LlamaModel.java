@@ -8,6 +8,7 @@ import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import dev.skipflow.model.LlamaConfig;
 import dev.skipflow.model.LlamaWeights;
+import java.util.function.Consumer;
 
 /**
  * A LLaMA decoder on DJL NDArrays, written to read like the math of llama2.c's {@code forward}:
@@ -173,8 +174,16 @@ public final class LlamaModel implements AutoCloseable {
 
     /** One decoder block over the batch's rows; writes their keys and values to the cache. */
     public NDArray block(int layer, NDArray x, TokenBatch batch, KvCache cache) {
+        return block(layer, x, batch, cache, null);
+    }
+
+    /**
+     * The same, handing a prefill's attention probabilities {@code [kvHeads, rows, group, keys]} to
+     * {@code attention} (for routers that use attention-score importance); null for none.
+     */
+    public NDArray block(int layer, NDArray x, TokenBatch batch, KvCache cache, Consumer<NDArray> attention) {
         Layer w = layers[layer];
-        NDArray h = x.add(attention(layer, w, rmsNorm(x), batch, cache));
+        NDArray h = x.add(attention(layer, w, rmsNorm(x), batch, cache, attention));
         return h.add(mlp(w, rmsNorm(h)));
     }
 
@@ -189,7 +198,8 @@ public final class LlamaModel implements AutoCloseable {
         return x.div(ms.add(config.normEps()).sqrt());
     }
 
-    private NDArray attention(int layer, Layer w, NDArray xn, TokenBatch batch, KvCache cache) {
+    private NDArray attention(int layer, Layer w, NDArray xn, TokenBatch batch, KvCache cache,
+            Consumer<NDArray> observer) {
         LlamaConfig c = config;
         int n = batch.size();
         int d = c.dim();
@@ -218,7 +228,11 @@ public final class LlamaModel implements AutoCloseable {
             // q [N, kvH*g, hd] -> [kvH, N*g, hd]; keys [kvH, T, hd]; one matmul per kv head group.
             NDArray qh = q.reshape(n, kvH, g, hd).transpose(1, 0, 2, 3).reshape(kvH, (long) n * g, hd);
             NDArray scores = qh.matMul(keys.transpose(0, 2, 1)).reshape(kvH, n, g, t);
-            NDArray probs = maskedSoftmax(scores, mask).reshape(kvH, (long) n * g, t);
+            NDArray probs4 = maskedSoftmax(scores, mask);
+            if (observer != null) {
+                observer.accept(probs4);
+            }
+            NDArray probs = probs4.reshape(kvH, (long) n * g, t);
             out = probs.matMul(values).reshape(kvH, n, g, hd).transpose(1, 0, 2, 3).reshape(n, d);
         } else {
             // q [N, kvH, g, hd] against each row's own history [N, kvH, T, hd].

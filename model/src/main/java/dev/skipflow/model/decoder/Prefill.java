@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.flops.FlopCounter;
+import dev.skipflow.model.routing.ImportanceRouter;
 import dev.skipflow.model.routing.TokenRouter;
 
 /**
@@ -25,16 +26,21 @@ public final class Prefill {
         int n = batch.size();
         int[] positions = batch.positions();
         NDArray x = model.embed(batch, tokens);
+        ImportanceRouter observing = router instanceof ImportanceRouter r ? r : null;
+        if (observing != null) {
+            observing.reset();
+        }
         for (int l = 0; l < model.config().nLayers(); l++) {
             int[] rows = router == null ? null : router.keepPrefill(l, positions);
             if (rows == null || rows.length == n) {
-                x = model.block(l, x, batch, cache);
+                x = model.block(l, x, batch, cache, observing == null ? null : p -> observing.observe(p, positions));
                 rows = null;
             } else if (rows.length > 0) {
                 TokenBatch kept = batch.select(rows);
                 NDArray index = batch.manager().create(LlamaModel.toLongs(rows));
                 NDIndex at = new NDIndex("{}", index);
-                NDArray out = model.block(l, x.get(at), kept, cache);
+                NDArray out = model.block(l, x.get(at), kept, cache,
+                        observing == null ? null : p -> observing.observe(p, kept.positions()));
                 x.set(at, out); // x is this step's own tensor (a gather or a block output): update in place
             }
             charge(flops, account, positions, rows, l, written);

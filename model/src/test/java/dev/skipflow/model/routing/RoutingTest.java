@@ -40,6 +40,23 @@ class RoutingTest {
     }
 
     @Test
+    void importanceRouterKeepsTheFirstTokenAndTheMostAttendedOnes() {
+        ImportanceRouter r = new ImportanceRouter(SparsitySchedule.uniform(0.5, 2));
+        int[] positions = TokenRouter.all(6);
+        assertArrayEquals(positions, r.keepPrefill(0, positions), "nothing observed yet: the first block runs densely");
+        // one head, 6 queries, group 1, 6 keys; query p attends only key 4 (and itself until 4 is visible)
+        float[] p = new float[36];
+        for (int q = 0; q < 6; q++) {
+            p[q * 6 + (q >= 4 ? 4 : q)] = 1f;
+        }
+        try (ai.djl.ndarray.NDManager m = ai.djl.ndarray.NDManager.newBaseManager()) {
+            r.observe(m.create(p, new ai.djl.ndarray.types.Shape(1, 6, 1, 6)), positions);
+        }
+        // key 4 got 2 of the 2 queries that could see it; keys 0-3 got 1 each of 5, 4, 3, 2: keep 0, 4, then 3
+        assertArrayEquals(new int[] {0, 3, 4}, r.keepPrefill(1, positions));
+    }
+
+    @Test
     void removingABlockForEveryTokenEqualsAModelWithoutThatBlock() {
         LlamaWeights w = TestModels.weights();
         LlamaModel without = new LlamaModel(dropLayer(w, 2), Device.cpu());
