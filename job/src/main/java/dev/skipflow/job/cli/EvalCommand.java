@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
+import dev.skipflow.model.eval.SkipOracle;
 import dev.skipflow.model.flops.Savings;
 import dev.skipflow.model.routing.TokenRouter;
 import java.nio.file.Path;
@@ -40,11 +41,46 @@ public final class EvalCommand implements Callable<Integer> {
     @Mixin
     RoutingOptions routing = new RoutingOptions();
 
+    @Option(names = "--skip-oracle", description = "Instead of perplexity: skip one token-block at a time and report the "
+            + "share whose skip leaves every position's top-1 unchanged, per block (slow: tokens x blocks passes per document).")
+    boolean skipOracle;
+
+    private int oracle(List<int[]> docs) throws Exception {
+        SkipOracle.Result r;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
+                ProgressBar bar = new ProgressBarBuilder().setTaskName("skip oracle").setInitialMax(docs.size())
+                        .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
+            r = SkipOracle.measure(model, docs, bar::stepTo);
+        }
+        if (json) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode o = m.createObjectNode();
+            o.put("model", modelOptions.describeModel());
+            o.put("text", text.toString());
+            o.put("documents", docs.size());
+            o.put("maxLen", maxLen);
+            o.putPOJO("triedPerBlock", r.tried());
+            o.putPOJO("freePerBlock", r.free());
+            o.put("freeFraction", r.freeFraction());
+            System.out.println(m.writeValueAsString(o));
+        } else {
+            for (int l = 0; l < r.tried().length; l++) {
+                System.out.printf("block %d: %d of %d token-blocks (%.1f%%) can be skipped alone with every top-1 unchanged%n",
+                        l, r.free()[l], r.tried()[l], 100.0 * r.free()[l] / r.tried()[l]);
+            }
+            System.out.printf("all blocks: %.1f%%%n", 100 * r.freeFraction());
+        }
+        return 0;
+    }
+
     @Override
     public Integer call() throws Exception {
         List<int[]> docs = Documents.read(text, modelOptions.tokenizer(), maxLen, maxDocs);
         if (docs.isEmpty()) {
             throw new IllegalArgumentException(text + " has no non-empty lines to evaluate");
+        }
+        if (skipOracle) {
+            return oracle(docs);
         }
         PerplexityEvaluator.Comparison c;
         String routerName = null;

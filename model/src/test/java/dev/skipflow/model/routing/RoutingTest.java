@@ -106,6 +106,16 @@ class RoutingTest {
         assertTrue(routed.agreement() < 1.0 && routed.agreement() > 0.2, "agreement " + routed.agreement());
     }
 
+    @Test
+    void skipOracleTriesEveryTokenBlockOnce() {
+        int[] doc = TestModels.tokenizer().encode("Once upon a time there was a dog", true);
+        var r = dev.skipflow.model.eval.SkipOracle.measure(TestModels.model(), List.of(doc), i -> { });
+        for (int l = 0; l < 5; l++) {
+            assertEquals(doc.length, r.tried()[l]);
+            assertTrue(r.free()[l] >= 0 && r.free()[l] < doc.length, "block " + l + ": some skip must matter");
+        }
+    }
+
     static LlamaWeights dropLayer(LlamaWeights w, int layer) {
         LlamaConfig c = w.config();
         LlamaConfig d = new LlamaConfig(c.dim(), c.hiddenDim(), c.nLayers() - 1, c.nHeads(), c.nKvHeads(), c.vocabSize(),

@@ -1,0 +1,97 @@
+package dev.skipflow.model.eval;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import dev.skipflow.model.decoder.KvCache;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.decoder.Prefill;
+import dev.skipflow.model.decoder.TokenBatch;
+import dev.skipflow.model.flops.FlopAccount;
+import dev.skipflow.model.flops.FlopCounter;
+import dev.skipflow.model.routing.TokenRouter;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * How much sparsity is there to find? Skips one token-block at a time (token p in block l, no key/value
+ * there) and checks whether every position's top-1 prediction stays the dense one. The share of such "free"
+ * token-blocks per block bounds, roughly, what a router can skip at full agreement (interactions ignored).
+ */
+public final class SkipOracle {
+
+    /** Per block: token-blocks tried, and those whose skip changed no top-1 anywhere. */
+    public record Result(long[] tried, long[] free) {
+        public double freeFraction() {
+            long t = 0;
+            long f = 0;
+            for (int l = 0; l < tried.length; l++) {
+                t += tried[l];
+                f += free[l];
+            }
+            return t == 0 ? 0 : f / (double) t;
+        }
+    }
+
+    private SkipOracle() {}
+
+    public static Result measure(LlamaModel model, List<int[]> docs, IntConsumer progress) {
+        int layers = model.config().nLayers();
+        long[] tried = new long[layers];
+        long[] free = new long[layers];
+        FlopCounter counter = new FlopCounter(model.config());
+        int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
+        try (KvCache cache = new KvCache(model, 1, maxLen, true)) {
+            int done = 0;
+            for (int[] doc : docs) {
+                int[] dense = topOnes(model, cache, doc, null, counter);
+                for (int l = 0; l < layers; l++) {
+                    for (int p = 0; p < doc.length; p++) {
+                        int[] skipped = topOnes(model, cache, doc, skipOne(l, p), counter);
+                        tried[l]++;
+                        free[l] += java.util.Arrays.equals(dense, skipped) ? 1 : 0;
+                    }
+                }
+                progress.accept(++done);
+            }
+        }
+        return new Result(tried, free);
+    }
+
+    private static TokenRouter skipOne(int layer, int row) {
+        return new TokenRouter() {
+            @Override
+            public int[] keepPrefill(int l, int[] positions) {
+                if (l != layer) {
+                    return TokenRouter.all(positions.length);
+                }
+                int[] rows = new int[positions.length - 1];
+                for (int i = 0, k = 0; i < positions.length; i++) {
+                    if (i != row) {
+                        rows[k++] = i;
+                    }
+                }
+                return rows;
+            }
+
+            @Override
+            public String describe() {
+                return "skip token " + row + " in block " + layer;
+            }
+        };
+    }
+
+    private static int[] topOnes(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, FlopCounter counter) {
+        try (NDManager step = model.newStepManager()) {
+            cache.clearSlot(0);
+            TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, doc.length);
+            NDArray x = Prefill.run(model, cache, batch, doc, router, counter, new FlopAccount(),
+                    new int[model.config().nLayers()]);
+            long[] ids = model.logits(x).argMax(-1).toLongArray();
+            int[] out = new int[ids.length];
+            for (int i = 0; i < ids.length; i++) {
+                out[i] = (int) ids[i];
+            }
+            return out;
+        }
+    }
+}
