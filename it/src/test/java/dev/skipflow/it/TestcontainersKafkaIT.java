@@ -16,7 +16,8 @@ import org.testcontainers.kafka.KafkaContainer;
 class TestcontainersKafkaIT {
 
     @Container
-    static final KafkaContainer KAFKA = new KafkaContainer("apache/kafka:4.1.1");
+    // the pinned Kafka version, as in docker-compose.yml
+    static final KafkaContainer KAFKA = new KafkaContainer("apache/kafka:4.2.1");
 
     @Test
     void everyRecordIsAnsweredExactlyOnceOnAContainerBroker() throws Exception {
