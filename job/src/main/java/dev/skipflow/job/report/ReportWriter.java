@@ -1,0 +1,170 @@
+package dev.skipflow.job.report;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.XYChart;
+import org.knowm.xchart.XYChartBuilder;
+import org.knowm.xchart.XYSeries;
+import org.knowm.xchart.style.Styler;
+import org.knowm.xchart.style.markers.SeriesMarkers;
+
+/** Writes results.json, RESULTS.md and the plots of a report. */
+public final class ReportWriter {
+
+    private ReportWriter() {}
+
+    public static List<Path> write(Path out, Map<String, Object> machine, String command, List<ReportPoint> points,
+            List<SpeedPoint> speed) throws IOException {
+        Files.createDirectories(out);
+        List<Path> files = new ArrayList<>();
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode root = json.createObjectNode();
+        root.put("command", command);
+        root.set("machine", json.valueToTree(machine));
+        root.set("points", json.valueToTree(points));
+        root.set("speed", json.valueToTree(speed));
+        Path results = out.resolve("results.json");
+        json.writerWithDefaultPrettyPrinter().writeValue(results.toFile(), root);
+        files.add(results);
+        files.add(markdown(out, machine, command, points, speed));
+        for (String text : texts(points)) {
+            String slug = slug(text);
+            files.add(plot(out.resolve("perplexity-" + slug + ".png"), "Perplexity vs compute saved: " + text,
+                    "Perplexity (log scale)", points, text, ReportPoint::perplexity, true, false));
+            files.add(plot(out.resolve("agreement-" + slug + ".png"), "Top-1 agreement with dense vs compute saved: " + text,
+                    "Top-1 agreement with dense (%)", points, text, p -> 100 * p.agreement(), false, false));
+            files.add(plot(out.resolve("speedup-" + slug + ".png"), "Measured speed-up vs compute saved: " + text,
+                    "Wall-clock speed-up over dense (x)", points, text, ReportPoint::speedup, false, true));
+        }
+        if (!speed.isEmpty()) {
+            files.add(speedPlot(out.resolve("prefill-speedup-" + speed.get(0).model() + ".png"), speed));
+        }
+        return files;
+    }
+
+    /** File-name part for a text's plots: its file name without the extension, e.g. "wikitext2-test". */
+    static String slug(String text) {
+        String name = text.split(" \\(")[0].replaceAll("\\.[A-Za-z0-9]+$", "");
+        return name.replaceAll("[^A-Za-z0-9]+", "-").replaceAll("^-|-$", "");
+    }
+
+    private static Set<String> texts(List<ReportPoint> points) {
+        Set<String> t = new LinkedHashSet<>();
+        points.forEach(p -> t.add(p.text()));
+        return t;
+    }
+
+    interface Metric {
+        double of(ReportPoint p);
+    }
+
+    private static Path plot(Path file, String title, String yTitle, List<ReportPoint> points, String text, Metric metric,
+            boolean logY, boolean ideal) throws IOException {
+        XYChart chart = new XYChartBuilder().width(900).height(560).title(title)
+                .xAxisTitle("FLOPs saved against dense (%)").yAxisTitle(yTitle).build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        chart.getStyler().setYAxisLogarithmic(logY);
+        chart.getStyler().setMarkerSize(8);
+        Map<String, List<ReportPoint>> byMethod = new LinkedHashMap<>();
+        for (ReportPoint p : points) {
+            if (p.text().equals(text)) {
+                byMethod.computeIfAbsent(p.method(), k -> new ArrayList<>()).add(p);
+            }
+        }
+        for (var e : byMethod.entrySet()) {
+            List<ReportPoint> ps = new ArrayList<>(e.getValue());
+            ps.sort((a, b) -> Double.compare(a.savedFraction(), b.savedFraction()));
+            double[] x = ps.stream().mapToDouble(p -> 100 * p.savedFraction()).toArray();
+            double[] y = ps.stream().mapToDouble(metric::of).toArray();
+            XYSeries s = chart.addSeries(e.getKey(), x, y);
+            s.setMarker(SeriesMarkers.CIRCLE);
+        }
+        if (ideal) {
+            double[] x = new double[41];
+            double[] y = new double[41];
+            for (int i = 0; i <= 40; i++) {
+                x[i] = i;
+                y[i] = 1.0 / (1.0 - i / 100.0);
+            }
+            chart.addSeries("ideal 1/(1 - saved)", x, y).setMarker(SeriesMarkers.NONE);
+        }
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+        return file;
+    }
+
+    private static Path speedPlot(Path file, List<SpeedPoint> speed) throws IOException {
+        XYChart chart = new XYChartBuilder().width(900).height(560)
+                .title("Prefill speed-up vs compute saved (" + speed.get(0).model() + ", " + speed.get(0).promptTokens()
+                        + "-token prompt)")
+                .xAxisTitle("FLOPs saved against dense (%)").yAxisTitle("Wall-clock speed-up over dense (x)").build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        chart.getStyler().setMarkerSize(8);
+        double[] x = speed.stream().mapToDouble(s -> 100 * s.savedFraction()).toArray();
+        double[] y = speed.stream().mapToDouble(SpeedPoint::speedup).toArray();
+        chart.addSeries("measured (static router)", x, y).setMarker(SeriesMarkers.CIRCLE);
+        double[] ix = new double[41];
+        double[] iy = new double[41];
+        for (int i = 0; i <= 40; i++) {
+            ix[i] = i;
+            iy[i] = 1.0 / (1.0 - i / 100.0);
+        }
+        chart.addSeries("ideal 1/(1 - saved)", ix, iy).setMarker(SeriesMarkers.NONE);
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+        return file;
+    }
+
+    private static Path markdown(Path out, Map<String, Object> machine, String command, List<ReportPoint> points,
+            List<SpeedPoint> speed) throws IOException {
+        StringBuilder md = new StringBuilder();
+        md.append("# Savings report\n\n");
+        md.append("Generated by `").append(command).append("`. Do not edit by hand: rerun the command.\n\n");
+        md.append("Machine: ");
+        machine.forEach((k, v) -> md.append(k).append(" ").append(v).append("; "));
+        md.append("\n\nEach row runs the dense pass and the configuration side by side, document by document, in one run. ")
+                .append("Agreement is the share of positions whose top-1 token equals dense's. FLOPs are counted analytically ")
+                .append("for what ran. Speed-up is dense seconds divided by routed seconds in the same run.\n");
+        for (String text : texts(points)) {
+            md.append("\n## ").append(text).append("\n\n");
+            md.append("| configuration | target sparsity | token-blocks skipped | FLOPs saved | perplexity | top-1 agreement | speed-up |\n");
+            md.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            for (ReportPoint p : points) {
+                if (!p.text().equals(text)) {
+                    continue;
+                }
+                md.append(String.format("| %s | %.2f | %.1f%% | %.1f%% | %s | %.1f%% | %.2fx |%n", p.configuration(),
+                        p.targetSparsity(), 100 * p.skippedFraction(), 100 * p.savedFraction(), fmt(p.perplexity()),
+                        100 * p.agreement(), p.speedup()));
+            }
+            String slug = slug(text);
+            md.append("\n![perplexity](perplexity-").append(slug).append(".png)\n");
+            md.append("![agreement](agreement-").append(slug).append(".png)\n");
+            md.append("![speed-up](speedup-").append(slug).append(".png)\n");
+        }
+        if (!speed.isEmpty()) {
+            md.append("\n## Prefill wall-clock where compute dominates (").append(speed.get(0).model()).append(")\n\n");
+            md.append("| router | FLOPs saved | dense tokens/s | routed tokens/s | speed-up |\n| --- | ---: | ---: | ---: | ---: |\n");
+            for (SpeedPoint s : speed) {
+                md.append(String.format("| %s | %.1f%% | %,.0f | %,.0f | %.2fx |%n", s.router(), 100 * s.savedFraction(),
+                        s.denseTokensPerSecond(), s.routedTokensPerSecond(), s.speedup()));
+            }
+            md.append("\n![prefill speed-up](prefill-speedup-").append(speed.get(0).model()).append(".png)\n");
+        }
+        Path file = out.resolve("RESULTS.md");
+        Files.writeString(file, md.toString());
+        return file;
+    }
+
+    private static String fmt(double v) {
+        return v >= 1000 ? String.format("%,.0f", v) : String.format("%.3f", v);
+    }
+}
