@@ -6,6 +6,7 @@ import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.eval.SkipOracle;
+import dev.skipflow.model.eval.ExitOracle;
 import dev.skipflow.model.flops.Savings;
 import dev.skipflow.model.routing.TokenRouter;
 import java.nio.file.Path;
@@ -45,6 +46,31 @@ public final class EvalCommand implements Callable<Integer> {
             + "share whose skip leaves every position's top-1 unchanged, per block (slow: tokens x blocks passes per document).")
     boolean skipOracle;
 
+    @Option(names = "--exit-oracle", description = "Instead of perplexity: what a perfect early-exit classifier could "
+            + "save, probing (final norm + LM head, charged) from each block on; agreement is 100% by construction.")
+    boolean exitOracle;
+
+    private int exitOracle(List<int[]> docs) throws Exception {
+        ExitOracle.Result r;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
+            r = ExitOracle.measure(model, docs, i -> { });
+        }
+        if (json) {
+            System.out.println(new ObjectMapper().writeValueAsString(r));
+            return 0;
+        }
+        int layers = r.meanBlocksRun().length;
+        for (int l = 0; l < layers; l++) {
+            System.out.printf("top-1 already final after block %d for %.1f%% of %d tokens%n", l,
+                    100 * r.settledShare()[l], r.tokens());
+        }
+        for (int k = 0; k < layers; k++) {
+            System.out.printf("probing from block %d: %.2f of %d blocks run per token, %.1f%% of FLOPs saved net of probes%n",
+                    k, r.meanBlocksRun()[k], layers, 100 * r.savedFraction()[k]);
+        }
+        return 0;
+    }
+
     private int oracle(List<int[]> docs) throws Exception {
         SkipOracle.Result r;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
@@ -81,6 +107,9 @@ public final class EvalCommand implements Callable<Integer> {
         }
         if (skipOracle) {
             return oracle(docs);
+        }
+        if (exitOracle) {
+            return exitOracle(docs);
         }
         PerplexityEvaluator.Comparison c;
         String routerName = null;

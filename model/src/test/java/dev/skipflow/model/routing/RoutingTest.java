@@ -119,6 +119,20 @@ class RoutingTest {
         assertEquals(free / (5.0 * doc.length), r.freeFraction(), 1e-12);
     }
 
+    @Test
+    void exitOracleCountsEveryTokenOnceAndProbingOnlyTheLastBlockSavesNothing() {
+        var docs = Documents.read(TestModels.shared().resolve("data/tinystories-valid-sample.txt"),
+                TestModels.tokenizer(), 48, 2);
+        var r = dev.skipflow.model.eval.ExitOracle.measure(TestModels.model(), docs, i -> { });
+        assertEquals(96, r.tokens());
+        assertEquals(1.0, Arrays.stream(r.settledShare()).sum(), 1e-9, "each token's top-1 settles at exactly one block");
+        assertEquals(5.0, r.meanBlocksRun()[4], 1e-9);
+        assertEquals(0.0, r.savedFraction()[4], 1e-9, "one probe at the last block is the dense head");
+        for (int k = 0; k < 4; k++) {
+            assertTrue(r.meanBlocksRun()[k] <= r.meanBlocksRun()[k + 1] + 1e-9, "probing later never exits earlier");
+        }
+    }
+
     static LlamaWeights dropLayer(LlamaWeights w, int layer) {
         LlamaConfig c = w.config();
         LlamaConfig d = new LlamaConfig(c.dim(), c.hiddenDim(), c.nLayers() - 1, c.nHeads(), c.nKvHeads(), c.vocabSize(),
