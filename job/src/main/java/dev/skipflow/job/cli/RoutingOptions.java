@@ -1,7 +1,10 @@
 package dev.skipflow.job.cli;
 
 import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.routing.LearnedRouter;
+import dev.skipflow.model.routing.RouterArtifact;
 import dev.skipflow.model.routing.RouterSpec;
+import dev.skipflow.model.routing.SparsitySchedule;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.nio.file.Path;
@@ -16,15 +19,18 @@ public final class RoutingOptions {
                     + "untrained), or ShortGPT whole-block removal (lowest 1 - cos influence).")
     String baseline;
 
-    @Option(names = "--sparsity", defaultValue = "0.3", description = "Token-block sparsity for --baseline (default: ${DEFAULT-VALUE}).")
     double sparsity = 0.3;
 
     @Option(names = "--calibration", paramLabel = "FILE",
             description = "Text for ShortGPT's block influence (default: ../shared/data/tinystories-train-sample.txt).")
     Path calibration;
 
+    @Option(names = "--router", paramLabel = "PATH",
+            description = "A trained router artifact (from train-router); --sparsity overrides its schedule when given explicitly.")
+    Path router;
+
     public boolean enabled() {
-        return baseline != null;
+        return baseline != null || router != null;
     }
 
     /** The serializable description, or null when no baseline was asked for. */
@@ -33,9 +39,27 @@ public final class RoutingOptions {
                 : new RouterSpec(baseline, sparsity, calibration == null ? null : calibration.toAbsolutePath().toString());
     }
 
-    /** The router, or null when no baseline was asked for. */
+    /** The router, or null when none was asked for. */
     public TokenRouter router(LlamaModel model, Tokenizer tokenizer) {
+        if (router != null) {
+            if (baseline != null) {
+                throw new IllegalArgumentException("give either --router or --baseline, not both");
+            }
+            var artifact = RouterArtifact.load(router);
+            artifact.routerFor(model, router); // refuses another model
+            return sparsityGiven
+                    ? new LearnedRouter(artifact, SparsitySchedule.uniform(sparsity, model.config().nLayers()))
+                    : new LearnedRouter(artifact);
+        }
         RouterSpec spec = spec();
         return spec == null ? null : spec.build(model, tokenizer);
+    }
+
+    private boolean sparsityGiven;
+
+    @Option(names = "--sparsity", description = "Token-block sparsity for --baseline (default: 0.3), or to override a --router's schedule.")
+    void sparsity(double s) {
+        this.sparsity = s;
+        this.sparsityGiven = true;
     }
 }

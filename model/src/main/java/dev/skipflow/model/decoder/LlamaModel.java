@@ -31,6 +31,7 @@ public final class LlamaModel implements AutoCloseable {
     private final NDArray classifierT; // [dim, V], final norm weight folded in
     private final NDArray ropeCos; // [seqLen, hd/2 * 2], each cosine twice
     private final NDArray ropeSin; // [seqLen, hd/2 * 2], (-sin, +sin) per pair
+    private final String fingerprint;
     private final NDIndex qkColumns;
     private final NDIndex vColumns;
     private final NDIndex queryHeads;
@@ -47,6 +48,7 @@ public final class LlamaModel implements AutoCloseable {
     public LlamaModel(LlamaWeights w, Device device) {
         this.config = w.config();
         this.device = device;
+        this.fingerprint = fingerprint(w);
         this.manager = NDManager.newBaseManager(device);
         LlamaConfig c = config;
         int d = c.dim();
@@ -141,6 +143,30 @@ public final class LlamaModel implements AutoCloseable {
 
     public LlamaConfig config() {
         return config;
+    }
+
+    /** Identifies these weights (config and a hash of the embedding), so artifacts trained for them can check. */
+    public String fingerprint() {
+        return fingerprint;
+    }
+
+    static String fingerprint(LlamaWeights w) {
+        try {
+            java.security.MessageDigest md = java.security.MessageDigest.getInstance("SHA-256");
+            md.update(w.config().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4 * 4096);
+            float[] e = w.tokenEmbedding();
+            for (int i = 0; i < e.length; i += 4096) {
+                b.clear();
+                for (int j = i; j < Math.min(e.length, i + 4096); j++) {
+                    b.putFloat(e[j]);
+                }
+                md.update(b.array(), 0, b.position());
+            }
+            return java.util.HexFormat.of().formatHex(md.digest()).substring(0, 16);
+        } catch (java.security.NoSuchAlgorithmException ex) {
+            throw new IllegalStateException(ex);
+        }
     }
 
     public Device device() {

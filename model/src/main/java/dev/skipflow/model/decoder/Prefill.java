@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.index.NDIndex;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.flops.FlopCounter;
-import dev.skipflow.model.routing.ImportanceRouter;
+import dev.skipflow.model.routing.AttentionObserver;
 import dev.skipflow.model.routing.TokenRouter;
 
 /**
@@ -26,9 +26,9 @@ public final class Prefill {
         int n = batch.size();
         int[] positions = batch.positions();
         NDArray x = model.embed(batch, tokens);
-        ImportanceRouter observing = router instanceof ImportanceRouter r ? r : null;
+        AttentionObserver observing = router instanceof AttentionObserver r ? r : null;
         if (observing != null) {
-            observing.reset();
+            observing.reset(n);
         }
         for (int l = 0; l < model.config().nLayers(); l++) {
             int[] rows = router == null ? null : router.keepPrefill(l, positions);

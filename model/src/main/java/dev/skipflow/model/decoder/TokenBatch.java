@@ -37,6 +37,11 @@ public final class TokenBatch {
     private final NDIndex slotGather;
 
     private TokenBatch(LlamaModel model, NDManager manager, int[] slots, int[] positions, boolean prefill) {
+        this(model, manager, slots, positions, prefill, null);
+    }
+
+    private TokenBatch(LlamaModel model, NDManager manager, int[] slots, int[] positions, boolean prefill,
+            boolean[] hiddenKeys) {
         if (slots.length != positions.length || slots.length == 0) {
             throw new IllegalArgumentException("a token batch needs one slot and one position per row, at least one row");
         }
@@ -67,7 +72,7 @@ public final class TokenBatch {
         // [N, 1, hd/2, 2]: broadcast over heads, each pair (2i, 2i+1) rotated by the same angle.
         this.ropeCos = owned(model.ropeCos().get(rows)).reshape(n, 1, half, 2);
         this.ropeSin = owned(model.ropeSin().get(rows)).reshape(n, 1, half, 2);
-        this.mask = buildMask();
+        this.mask = buildMask(hiddenKeys);
         // Index objects are built once per step and shared by every layer.
         this.writeIndex = new NDIndex("{}, :, {}", slotIndex, positionIndex);
         this.positionWriteIndex = new NDIndex("{}, {}", slotIndex, positionIndex);
@@ -98,6 +103,17 @@ public final class TokenBatch {
         return new TokenBatch(model, manager, s, p, true);
     }
 
+    /**
+     * The same prefill rows, but no row attends to the keys at positions marked in {@code hiddenKeys} (other
+     * than its own): a block as if those tokens had skipped it, while still computing every row (training).
+     */
+    public TokenBatch hidingKeys(boolean[] hiddenKeys) {
+        if (!prefill) {
+            throw new IllegalStateException("hidingKeys is for prefill batches");
+        }
+        return new TokenBatch(model, manager, slots, positions, true, hiddenKeys);
+    }
+
     /** The same kind of batch over rows {@code rows} (increasing) of this one. */
     public TokenBatch select(int[] rows) {
         int[] s = new int[rows.length];
@@ -114,12 +130,22 @@ public final class TokenBatch {
         return a;
     }
 
-    /** Additive mask: 0 where a row may attend key position t (t <= its own position), -inf elsewhere. */
-    private NDArray buildMask() {
+    /**
+     * Additive mask: 0 where a row may attend key position t (t <= its own position), -inf elsewhere; also
+     * -inf at positions in {@code hiddenKeys} other than the row's own.
+     */
+    private NDArray buildMask(boolean[] hiddenKeys) {
         int n = slots.length;
         float[] m = new float[n * context];
         for (int i = 0; i < n; i++) {
             Arrays.fill(m, i * context + positions[i] + 1, (i + 1) * context, Float.NEGATIVE_INFINITY);
+            if (hiddenKeys != null) {
+                for (int t = 0; t <= positions[i] && t < hiddenKeys.length; t++) {
+                    if (hiddenKeys[t] && t != positions[i]) {
+                        m[i * context + t] = Float.NEGATIVE_INFINITY;
+                    }
+                }
+            }
         }
         // decode: [N, 1, 1, T] against scores [N, kvH, g, T]; prefill: [N, 1, T] against [kvH, N, g, T]
         Shape shape = prefill ? new Shape(n, 1, context) : new Shape(n, 1, 1, context);

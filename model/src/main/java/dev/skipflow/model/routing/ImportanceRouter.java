@@ -9,7 +9,7 @@ import java.util.Arrays;
  * schedule's share; the first block, with nothing observed yet, runs densely. One prefill at a time: the
  * router keeps that prefill's importance between blocks. Decode runs densely.
  */
-public final class ImportanceRouter implements TokenRouter {
+public final class ImportanceRouter implements TokenRouter, AttentionObserver {
 
     private final SparsitySchedule schedule;
     private float[] importance = new float[0];
@@ -18,7 +18,7 @@ public final class ImportanceRouter implements TokenRouter {
         this.schedule = schedule;
     }
 
-    /** Called with the block's attention probabilities {@code [kvHeads, rows, group, keys]} for rows at {@code positions}. */
+    @Override
     public void observe(NDArray probs, int[] rowPositions) {
         int keys = (int) probs.getShape().get(3);
         float[] received = probs.sum(new int[] {0, 1, 2}).toFloatArray();
@@ -37,8 +37,8 @@ public final class ImportanceRouter implements TokenRouter {
         }
     }
 
-    /** Starts a new prefill (forget the previous sequence's importance). */
-    public void reset() {
+    @Override
+    public void reset(int length) {
         importance = new float[0];
     }
 

@@ -1,0 +1,54 @@
+package dev.skipflow.model.routing;
+
+/**
+ * FTP's four router inputs per token and block: relative position, attention-score importance from the
+ * previous block (mean attention per query that could see the token, times the sequence length, so 1 is
+ * average), the relative rank of that importance in the sequence, and the block's target sparsity.
+ */
+public final class RouterFeatures {
+
+    public static final int COUNT = 4;
+
+    private RouterFeatures() {}
+
+    /**
+     * @param importance per position of the sequence, from the previous block; null before the first block
+     * @return {@code [rows * 4]}, row-major
+     */
+    public static float[] of(int[] positions, float[] importance, int sequenceLength, double sparsity) {
+        int n = positions.length;
+        float[] f = new float[n * COUNT];
+        float[] imp = new float[n];
+        for (int i = 0; i < n; i++) {
+            int p = positions[i];
+            imp[i] = importance == null || p >= importance.length ? 1f : importance[p] * sequenceLength;
+        }
+        for (int i = 0; i < n; i++) {
+            int below = 0;
+            for (int j = 0; j < n; j++) {
+                below += imp[j] < imp[i] ? 1 : 0;
+            }
+            f[i * COUNT] = positions[i] / (float) Math.max(1, sequenceLength - 1);
+            f[i * COUNT + 1] = Math.min(imp[i], 20f);
+            f[i * COUNT + 2] = importance == null ? 0.5f : below / (float) Math.max(1, n - 1);
+            f[i * COUNT + 3] = (float) sparsity;
+        }
+        return f;
+    }
+
+    /**
+     * Mean attention each key position received per query that could see it, from attention probabilities
+     * {@code [kvHeads, rows, group, keys]} summed on the device to {@code received[keys]}.
+     */
+    public static float[] importance(float[] received, int[] rowPositions, int heads) {
+        float[] out = new float[received.length];
+        for (int t = 0; t < received.length; t++) {
+            int seers = 0;
+            for (int p : rowPositions) {
+                seers += p >= t ? 1 : 0;
+            }
+            out[t] = seers == 0 ? 0f : received[t] / (seers * (float) heads);
+        }
+        return out;
+    }
+}

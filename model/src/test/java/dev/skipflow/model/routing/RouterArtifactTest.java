@@ -1,0 +1,57 @@
+package dev.skipflow.model.routing;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.Device;
+import dev.skipflow.model.LlamaConfig;
+import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.SyntheticModels;
+import dev.skipflow.model.TestModels;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.eval.Documents;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Training a router briefly, saving it, and refusing it where it does not belong. */
+class RouterArtifactTest {
+
+    @TempDir
+    Path dir;
+
+    @Test
+    void aTrainedRouterRoundTripsAndIsRefusedForAnotherModelOrAMalformedFile() throws Exception {
+        LlamaModel model = TestModels.model();
+        List<int[]> docs = Documents.read(TestModels.shared().resolve("data/tinystories-train-sample.txt"),
+                TestModels.tokenizer(), 32, 8);
+        RouterArtifact a = RouterTrainer.train(model, "stories260K", docs,
+                new RouterTrainer.Options(SparsitySchedule.uniform(0.25, 5), 20, 0.01f, 2f, 3L), i -> { });
+        Path file = dir.resolve("router.json");
+        a.save(file);
+        RouterArtifact b = RouterArtifact.load(file);
+        assertArrayEquals(a.w1(), b.w1());
+        assertEquals(a.modelFingerprint(), model.fingerprint());
+        LearnedRouter router = b.routerFor(model, file);
+        router.reset(20);
+        assertEquals(15, router.keepPrefill(1, TokenRouter.all(20)).length, "keeps 75% of 20 tokens");
+
+        LlamaConfig other = LlamaConfig.llama2c(64, 172, 5, 8, 4, 512, 512, true);
+        try (LlamaModel stranger = new LlamaModel(SyntheticModels.weights(other, 1L, "other"), Device.cpu())) {
+            var e = assertThrows(ModelFormatException.class, () -> b.routerFor(stranger, file));
+            assertTrue(e.getMessage().contains("trained for model stories260K"), e.getMessage());
+        }
+        Files.writeString(dir.resolve("bad.json"), "{\"format\": \"something-else\"}");
+        assertTrue(assertThrows(ModelFormatException.class, () -> RouterArtifact.load(dir.resolve("bad.json")))
+                .getMessage().contains("not a router artifact"));
+        Files.writeString(dir.resolve("cut.json"), Files.readString(file).substring(0, 200));
+        assertThrows(ModelFormatException.class, () -> RouterArtifact.load(dir.resolve("cut.json")));
+        Files.writeString(dir.resolve("v9.json"), Files.readString(file).replace("\"version\" : 1", "\"version\" : 9"));
+        assertTrue(assertThrows(ModelFormatException.class, () -> RouterArtifact.load(dir.resolve("v9.json")))
+                .getMessage().contains("version 9"));
+    }
+}
