@@ -20,19 +20,14 @@ public final class ImportanceRouter implements TokenRouter, AttentionObserver {
 
     @Override
     public void observe(NDArray probs, int[] rowPositions) {
-        int keys = (int) probs.getShape().get(3);
-        float[] received = probs.sum(new int[] {0, 1, 2}).toFloatArray();
-        if (importance.length < keys || rowPositions[0] == 0 && rowPositions.length == keys) {
-            importance = Arrays.copyOf(importance, Math.max(keys, importance.length));
+        int heads = (int) (probs.getShape().get(0) * probs.getShape().get(2));
+        float[] fresh = RouterFeatures.importance(probs.sum(new int[] {0, 1, 2}).toFloatArray(), rowPositions, heads);
+        if (importance.length < fresh.length) {
+            importance = Arrays.copyOf(importance, fresh.length);
         }
-        // mean attention per query that could attend the key: later keys are seen by fewer queries
-        for (int t = 0; t < keys; t++) {
-            int seers = 0;
-            for (int p : rowPositions) {
-                seers += p >= t ? 1 : 0;
-            }
-            if (seers > 0 && received[t] > 0) {
-                importance[t] = received[t] / seers;
+        for (int t = 0; t < fresh.length; t++) {
+            if (fresh[t] > 0) { // keys nobody attended this block (skipped ones) keep their last value
+                importance[t] = fresh[t];
             }
         }
     }
@@ -49,21 +44,11 @@ public final class ImportanceRouter implements TokenRouter, AttentionObserver {
         if (layer == 0 || keep >= n || importance.length == 0) {
             return TokenRouter.all(n);
         }
-        Integer[] order = new Integer[n];
+        float[] scores = new float[n];
         for (int i = 0; i < n; i++) {
-            order[i] = i;
+            scores[i] = score(positions[i]);
         }
-        Arrays.sort(order, (a, b) -> Float.compare(score(positions[b]), score(positions[a])));
-        int[] rows = new int[keep];
-        rows[0] = positions[0] == 0 ? 0 : order[0];
-        int at = 1;
-        for (int i = 0; at < keep; i++) {
-            if (order[i] != rows[0]) {
-                rows[at++] = order[i];
-            }
-        }
-        Arrays.sort(rows);
-        return rows;
+        return TokenRouter.topK(scores, keep, positions[0] == 0 ? 0 : -1);
     }
 
     private float score(int position) {

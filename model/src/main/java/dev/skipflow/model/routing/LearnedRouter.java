@@ -1,7 +1,6 @@
 package dev.skipflow.model.routing;
 
 import ai.djl.ndarray.NDArray;
-import java.util.Arrays;
 
 /**
  * FTP's router at inference: one small MLP (4 inputs, 64 hidden, ReLU, 1 output) shared by all blocks,
@@ -56,17 +55,7 @@ public final class LearnedRouter implements TokenRouter, AttentionObserver {
         }
         float[] scores = artifact.score(RouterFeatures.of(positions, importance, Math.max(sequenceLength, n),
                 schedule.at(layer)), n);
-        Integer[] order = new Integer[n];
-        for (int i = 0; i < n; i++) {
-            order[i] = i;
-        }
-        Arrays.sort(order, (a, b) -> Float.compare(scores[b], scores[a]));
-        int[] rows = new int[keep];
-        for (int i = 0; i < keep; i++) {
-            rows[i] = order[i];
-        }
-        Arrays.sort(rows);
-        return rows;
+        return TokenRouter.topK(scores, keep, -1);
     }
 
     @Override

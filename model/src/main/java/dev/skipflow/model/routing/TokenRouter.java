@@ -20,6 +20,28 @@ public interface TokenRouter {
     /** Short description for reports. */
     String describe();
 
+    /** The {@code keep} rows with the highest scores, as increasing indices; {@code forced} (or -1) is always kept. */
+    static int[] topK(float[] scores, int keep, int forced) {
+        int n = scores.length;
+        Integer[] order = new Integer[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Float.compare(scores[b], scores[a]));
+        int[] rows = new int[keep];
+        int at = 0;
+        if (forced >= 0 && keep > 0) {
+            rows[at++] = forced;
+        }
+        for (int i = 0; at < keep; i++) {
+            if (order[i] != forced) {
+                rows[at++] = order[i];
+            }
+        }
+        java.util.Arrays.sort(rows);
+        return rows;
+    }
+
     /** All rows, as indices. */
     static int[] all(int n) {
         int[] r = new int[n];
