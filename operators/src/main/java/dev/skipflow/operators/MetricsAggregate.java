@@ -67,8 +67,8 @@ public final class MetricsAggregate
         }
     }
 
-    /** Nearest-rank percentile. */
-    static double percentile(List<Long> sorted, double q) {
+    /** Nearest-rank percentile of a sorted list; 0 when empty. */
+    public static double percentile(List<Long> sorted, double q) {
         if (sorted.isEmpty()) {
             return 0;
         }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
+import dev.skipflow.operators.MetricsAggregate;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -107,15 +108,9 @@ public final class StreamBench {
             Collections.sort(jobLatencies);
             Collections.sort(jobTtft);
             return new Result(concurrency, maxTokens, options.checkpointIntervalMs, measureSeconds, counts[0], counts[1],
-                    counts[0] / measureSeconds, counts[1] / measureSeconds, pct(latencies, 0.5), pct(latencies, 0.99),
-                    pct(jobLatencies, 0.5), pct(jobTtft, 0.5));
+                    counts[0] / measureSeconds, counts[1] / measureSeconds,
+                    MetricsAggregate.percentile(latencies, 0.5), MetricsAggregate.percentile(latencies, 0.99),
+                    MetricsAggregate.percentile(jobLatencies, 0.5), MetricsAggregate.percentile(jobTtft, 0.5));
         }
-    }
-
-    private static double pct(List<Long> sorted, double q) {
-        if (sorted.isEmpty()) {
-            return 0;
-        }
-        return sorted.get(Math.max(0, Math.min(sorted.size() - 1, (int) Math.ceil(q * sorted.size()) - 1)));
     }
 }

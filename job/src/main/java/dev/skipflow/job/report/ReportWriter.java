@@ -90,13 +90,7 @@ public final class ReportWriter {
             s.setMarker(SeriesMarkers.CIRCLE);
         }
         if (ideal) {
-            double[] x = new double[41];
-            double[] y = new double[41];
-            for (int i = 0; i <= 40; i++) {
-                x[i] = i;
-                y[i] = 1.0 / (1.0 - i / 100.0);
-            }
-            chart.addSeries("ideal 1/(1 - saved)", x, y).setMarker(SeriesMarkers.NONE);
+            addIdealSpeedup(chart);
         }
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
         return file;
@@ -112,15 +106,20 @@ public final class ReportWriter {
         double[] x = speed.stream().mapToDouble(s -> 100 * s.savedFraction()).toArray();
         double[] y = speed.stream().mapToDouble(SpeedPoint::speedup).toArray();
         chart.addSeries("measured (static router)", x, y).setMarker(SeriesMarkers.CIRCLE);
-        double[] ix = new double[41];
-        double[] iy = new double[41];
-        for (int i = 0; i <= 40; i++) {
-            ix[i] = i;
-            iy[i] = 1.0 / (1.0 - i / 100.0);
-        }
-        chart.addSeries("ideal 1/(1 - saved)", ix, iy).setMarker(SeriesMarkers.NONE);
+        addIdealSpeedup(chart);
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
         return file;
+    }
+
+    /** The speed-up that saved FLOPs alone would give, 1 / (1 - saved), for 0..40% saved. */
+    private static void addIdealSpeedup(XYChart chart) {
+        double[] x = new double[41];
+        double[] y = new double[41];
+        for (int i = 0; i <= 40; i++) {
+            x[i] = i;
+            y[i] = 1.0 / (1.0 - i / 100.0);
+        }
+        chart.addSeries("ideal 1/(1 - saved)", x, y).setMarker(SeriesMarkers.NONE);
     }
 
     private static Path markdown(Path out, Map<String, Object> machine, String command, List<ReportPoint> points,

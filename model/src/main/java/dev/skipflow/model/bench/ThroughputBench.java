@@ -93,7 +93,6 @@ public final class ThroughputBench {
             } while (System.nanoTime() < warmupEnd);
             double[] d = new double[options.rounds()];
             double[] r = new double[options.rounds()];
-            double saved = 0;
             for (int i = 0; i < options.rounds(); i++) {
                 d[i] = prefillOnce(dense, n);
                 r[i] = prefillOnce(routed, n);
@@ -101,7 +100,7 @@ public final class ThroughputBench {
             Sequence probe = new Sequence("probe", prompt(new SplittableRandom(options.seed()), n), SamplingParams.greedy(1));
             routed.submit(probe);
             routed.step();
-            saved = probe.account().savings().savedFraction();
+            double saved = probe.account().savings().savedFraction();
             double ds = median(d);
             double rs = median(r);
             return new RoutedPrefill(router.describe(), new PrefillPoint(n, n / ds, ds * 1e3),

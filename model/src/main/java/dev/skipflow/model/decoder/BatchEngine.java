@@ -29,7 +29,6 @@ public final class BatchEngine implements AutoCloseable {
     private final TokenRouter router;
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
-    private long decodeSteps;
     private boolean stopOnEos = true;
 
     public BatchEngine(LlamaModel model, int maxBatch, int context) {
@@ -49,10 +48,6 @@ public final class BatchEngine implements AutoCloseable {
 
     public LlamaModel model() {
         return model;
-    }
-
-    public int maxBatch() {
-        return maxBatch;
     }
 
     public int context() {
@@ -76,10 +71,6 @@ public final class BatchEngine implements AutoCloseable {
 
     public boolean isIdle() {
         return running.isEmpty() && waiting.isEmpty();
-    }
-
-    public long decodeSteps() {
-        return decodeSteps;
     }
 
     /**
@@ -184,7 +175,6 @@ public final class BatchEngine implements AutoCloseable {
                 }
             }
         }
-        decodeSteps++;
         List<Sequence> done = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             Sequence s = running.get(i);
@@ -258,15 +248,6 @@ public final class BatchEngine implements AutoCloseable {
             mover.slot = hole;
         }
         running.sort(Comparator.comparingInt(q -> q.slot));
-    }
-
-    /** Drops every queued and running sequence (used on shutdown); returns them unfinished. */
-    public List<Sequence> drain() {
-        List<Sequence> all = new ArrayList<>(running);
-        all.addAll(waiting);
-        running.clear();
-        waiting.clear();
-        return all;
     }
 
     @Override

@@ -55,10 +55,6 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    public boolean tracksWritten() {
-        return written != null;
-    }
-
     /** Forgets what a slot held (a new sequence takes it); only needed when writes are tracked. */
     public void clearSlot(int slot) {
         if (written != null) {

@@ -9,6 +9,7 @@ import dev.skipflow.model.decoder.TokenBatch;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.flops.FlopCounter;
 import dev.skipflow.model.routing.TokenRouter;
+import dev.skipflow.model.sampling.Sampler;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -94,7 +95,7 @@ public final class PerplexityEvaluator {
             int[] top = new int[n - 1];
             for (int t = 0; t + 1 < n; t++) {
                 nll -= logProb(logits, t * v, v, doc[t + 1]);
-                top[t] = argmax(logits, t * v, v);
+                top[t] = Sampler.argmax(logits, t * v, v);
             }
             predicted += n - 1;
             return top;
@@ -103,16 +104,6 @@ public final class PerplexityEvaluator {
         Result result(int documents) {
             return new Result(documents, predicted, nll, Math.exp(nll / Math.max(1, predicted)), flops, nanos / 1e9);
         }
-    }
-
-    static int argmax(float[] logits, int offset, int v) {
-        int best = 0;
-        for (int i = 1; i < v; i++) {
-            if (logits[offset + i] > logits[offset + best]) {
-                best = i;
-            }
-        }
-        return best;
     }
 
     static double logProb(float[] logits, int offset, int v, int target) {

@@ -41,9 +41,14 @@ public final class Sampler {
 
     /** First index of the largest value, like run.c's strict '>' scan. */
     public static int argmax(float[] v) {
+        return argmax(v, 0, v.length);
+    }
+
+    /** The same over {@code v[offset, offset + length)}, as an index into that range. */
+    public static int argmax(float[] v, int offset, int length) {
         int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
+        for (int i = 1; i < length; i++) {
+            if (v[offset + i] > v[offset + best]) {
                 best = i;
             }
         }
