@@ -10,7 +10,7 @@ import dev.skipflow.model.tokenizer.Tokenizer;
 import java.nio.file.Path;
 import picocli.CommandLine.Option;
 
-/** Token-routing baselines for eval, bench and the job (a trained router artifact comes with --router, later). */
+/** Token routing for eval, bench and the job: a trained router artifact (--router) or a baseline. */
 public final class RoutingOptions {
 
     @Option(names = "--baseline", paramLabel = "static|random|importance|shortgpt",
@@ -33,8 +33,14 @@ public final class RoutingOptions {
         return baseline != null || router != null;
     }
 
-    /** The serializable description, or null when no baseline was asked for. */
+    /** The serializable description, or null when no router was asked for. */
     public RouterSpec spec() {
+        if (router != null) {
+            if (baseline != null) {
+                throw new IllegalArgumentException("give either --router or --baseline, not both");
+            }
+            return RouterSpec.learned(router, sparsityGiven ? sparsity : null);
+        }
         return baseline == null ? null
                 : new RouterSpec(baseline, sparsity, calibration == null ? null : calibration.toAbsolutePath().toString());
     }

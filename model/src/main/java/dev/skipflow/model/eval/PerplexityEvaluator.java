@@ -37,6 +37,21 @@ public final class PerplexityEvaluator {
         return compare(docs, null, progress).dense();
     }
 
+    /** One pass with {@code router} alone (null = dense), e.g. to score a candidate schedule. */
+    public Result evaluate(List<int[]> docs, TokenRouter router) {
+        int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
+        FlopCounter counter = new FlopCounter(model.config());
+        Pass pass = new Pass();
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), router != null)) {
+            for (int[] doc : docs) {
+                if (doc.length >= 2) {
+                    pass.add(doc, cache, router, counter);
+                }
+            }
+        }
+        return pass.result(docs.size());
+    }
+
     /** Both passes document by document (so machine noise hits them alike); routed is null without a router. */
     public Comparison compare(List<int[]> docs, TokenRouter router, IntConsumer progress) {
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);

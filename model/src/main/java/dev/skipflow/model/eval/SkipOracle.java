@@ -57,6 +57,41 @@ public final class SkipOracle {
         return new Result(tried, free);
     }
 
+    /**
+     * How much each token-block matters: for each block l and token p, the change in the document's summed NLL
+     * (DESIGN §6, every position) when p alone skips l. {@code [layers][n]}; negative means skipping helped.
+     */
+    public static float[][] damage(LlamaModel model, int[] doc) {
+        int layers = model.config().nLayers();
+        FlopCounter counter = new FlopCounter(model.config());
+        float[][] out = new float[layers][doc.length];
+        try (KvCache cache = new KvCache(model, 1, doc.length, true)) {
+            double dense = nll(model, cache, doc, null, counter);
+            for (int l = 0; l < layers; l++) {
+                for (int p = 0; p < doc.length; p++) {
+                    out[l][p] = (float) (nll(model, cache, doc, skipOne(l, p), counter) - dense);
+                }
+            }
+        }
+        return out;
+    }
+
+    private static double nll(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, FlopCounter counter) {
+        try (NDManager step = model.newStepManager()) {
+            cache.clearSlot(0);
+            TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, doc.length);
+            NDArray x = Prefill.run(model, cache, batch, doc, router, counter, new FlopAccount(),
+                    new int[model.config().nLayers()]);
+            int v = model.config().vocabSize();
+            float[] logits = model.logits(x).toFloatArray();
+            double nll = 0;
+            for (int t = 0; t + 1 < doc.length; t++) {
+                nll -= PerplexityEvaluator.logProb(logits, t * v, v, doc[t + 1]);
+            }
+            return nll;
+        }
+    }
+
     private static TokenRouter skipOne(int layer, int row) {
         return new TokenRouter() {
             @Override

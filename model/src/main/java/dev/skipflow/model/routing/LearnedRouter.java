@@ -24,6 +24,11 @@ public final class LearnedRouter implements TokenRouter, AttentionObserver {
         this.schedule = schedule;
     }
 
+    /** The same trained MLP with another schedule. */
+    public LearnedRouter withSchedule(SparsitySchedule other) {
+        return new LearnedRouter(artifact, other);
+    }
+
     @Override
     public void reset(int length) {
         importance = null;

@@ -26,6 +26,11 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         }
     }
 
+    /** The same router with another schedule (after the schedule search), noting how it was found. */
+    public RouterArtifact withSchedule(SparsitySchedule newSchedule, String note) {
+        return new RouterArtifact(modelFingerprint, modelDescription, newSchedule, w1, b1, w2, b2, training + "; " + note);
+    }
+
     /** The MLP's score (keep logit) for each of {@code n} feature rows. */
     public float[] score(float[] features, int n) {
         float[] out = new float[n];
@@ -80,17 +85,28 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
     }
 
     public static RouterArtifact load(Path file) {
+        String text;
+        try {
+            text = Files.readString(file);
+        } catch (IOException e) {
+            throw new ModelFormatException(file, "cannot read the router artifact: " + e.getMessage(), e);
+        }
+        return parse(text, file);
+    }
+
+    /** Parses an artifact's JSON text; {@code source} names it in errors. */
+    public static RouterArtifact parse(String text, Path source) {
         JsonNode o;
         try {
-            o = new ObjectMapper().readTree(file.toFile());
+            o = new ObjectMapper().readTree(text);
         } catch (IOException e) {
-            throw new ModelFormatException(file, "not a readable router artifact (JSON): " + e.getMessage(), e);
+            throw new ModelFormatException(source, "not a readable router artifact (JSON): " + e.getMessage(), e);
         }
         if (o == null || !FORMAT.equals(o.path("format").asText())) {
-            throw new ModelFormatException(file, "not a router artifact (\"format\" is not \"" + FORMAT + "\")");
+            throw new ModelFormatException(source, "not a router artifact (\"format\" is not \"" + FORMAT + "\")");
         }
         if (o.path("version").asInt(-1) != VERSION) {
-            throw new ModelFormatException(file, "router artifact version " + o.path("version") + "; this build reads " + VERSION);
+            throw new ModelFormatException(source, "router artifact version " + o.path("version") + "; this build reads " + VERSION);
         }
         try {
             JsonNode mlp = o.path("mlp");
@@ -98,7 +114,7 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
                     new SparsitySchedule(doubles(o.path("schedule"))), floats(mlp.path("w1")), floats(mlp.path("b1")),
                     floats(mlp.path("w2")), (float) mlp.path("b2").asDouble(), o.path("training").asText());
         } catch (IllegalArgumentException e) {
-            throw new ModelFormatException(file, "malformed router artifact: " + e.getMessage(), e);
+            throw new ModelFormatException(source, "malformed router artifact: " + e.getMessage(), e);
         }
     }
 

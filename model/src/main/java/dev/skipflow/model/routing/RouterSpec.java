@@ -10,25 +10,51 @@ import java.util.Locale;
 
 /**
  * Which router to build, as a small serializable value (for Flink task managers): a baseline name, its
- * token-block sparsity, and calibration text for ShortGPT's block influence.
+ * token-block sparsity, and calibration text for ShortGPT's block influence; or a trained router, carried as
+ * its artifact's JSON text so task managers need no access to the file.
  *
- * @param baseline static, random, importance or shortgpt
- * @param sparsity target token-block sparsity in [0, 1)
+ * @param baseline static, random, importance, shortgpt, or learned
+ * @param sparsity target token-block sparsity in [0, 1); for learned, negative keeps the artifact's schedule
  * @param calibration text file for shortgpt; null for ../shared/data/tinystories-train-sample.txt
+ * @param artifact the router artifact's JSON text for learned, else null
  */
-public record RouterSpec(String baseline, double sparsity, String calibration) implements Serializable {
+public record RouterSpec(String baseline, double sparsity, String calibration, String artifact) implements Serializable {
+
+    public RouterSpec(String baseline, double sparsity, String calibration) {
+        this(baseline, sparsity, calibration, null);
+    }
 
     public RouterSpec {
-        if (baseline == null || !java.util.List.of("static", "random", "shortgpt", "importance").contains(baseline.toLowerCase(Locale.ROOT))) {
+        if (baseline == null || !java.util.List.of("static", "random", "shortgpt", "importance", "learned")
+                .contains(baseline.toLowerCase(Locale.ROOT))) {
             throw new IllegalArgumentException("router baseline must be static, random, importance or shortgpt, got " + baseline);
         }
-        if (!(sparsity >= 0 && sparsity < 1)) {
+        if (baseline.equalsIgnoreCase("learned") && artifact == null) {
+            throw new IllegalArgumentException("a learned router needs its artifact");
+        }
+        boolean ownSchedule = baseline.equalsIgnoreCase("learned") && sparsity < 0; // the artifact's schedule
+        if (!ownSchedule && !(sparsity >= 0 && sparsity < 1)) {
             throw new IllegalArgumentException("router sparsity must be in [0, 1), got " + sparsity);
+        }
+    }
+
+    /** A trained router from its artifact file (checked now); {@code sparsity} null keeps its schedule. */
+    public static RouterSpec learned(Path artifactFile, Double sparsity) {
+        RouterArtifact.load(artifactFile); // refuse a malformed file before anything starts
+        try {
+            return new RouterSpec("learned", sparsity == null ? -1 : sparsity, null, java.nio.file.Files.readString(artifactFile));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
         }
     }
 
     public TokenRouter build(LlamaModel model, Tokenizer tokenizer) {
         int layers = model.config().nLayers();
+        if (baseline.equalsIgnoreCase("learned")) {
+            Path source = Path.of("router artifact");
+            LearnedRouter router = RouterArtifact.parse(artifact, source).routerFor(model, source); // refuses another model
+            return sparsity < 0 ? router : router.withSchedule(SparsitySchedule.uniform(sparsity, layers));
+        }
         SparsitySchedule uniform = SparsitySchedule.uniform(sparsity, layers);
         return switch (baseline.toLowerCase(Locale.ROOT)) {
             case "static" -> new StaticRouter(uniform);

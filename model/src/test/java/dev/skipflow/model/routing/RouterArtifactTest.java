@@ -29,8 +29,8 @@ class RouterArtifactTest {
         LlamaModel model = TestModels.model();
         List<int[]> docs = Documents.read(TestModels.shared().resolve("data/tinystories-train-sample.txt"),
                 TestModels.tokenizer(), 32, 8);
-        RouterArtifact a = RouterTrainer.train(model, "stories260K", docs,
-                new RouterTrainer.Options(SparsitySchedule.uniform(0.25, 5), 20, 0.01f, 2f, 3L), i -> { });
+        RouterArtifact a = RouterTrainer.train(model, "stories260K", docs, null,
+                new RouterTrainer.Options(SparsitySchedule.uniform(0.25, 5), 10, 0.01f, 2f, 1f, 2, 0.1, 0.2, 3L), i -> { });
         Path file = dir.resolve("router.json");
         a.save(file);
         RouterArtifact b = RouterArtifact.load(file);
@@ -44,6 +44,15 @@ class RouterArtifactTest {
         try (LlamaModel stranger = new LlamaModel(SyntheticModels.weights(other, 1L, "other"), Device.cpu())) {
             var e = assertThrows(ModelFormatException.class, () -> b.routerFor(stranger, file));
             assertTrue(e.getMessage().contains("trained for model stories260K"), e.getMessage());
+            // the job's serializable spec carries the artifact's text and refuses the same way on a task manager
+            RouterSpec spec = RouterSpec.learned(file, null);
+            assertThrows(ModelFormatException.class, () -> spec.build(stranger, TestModels.tokenizer()));
+            TokenRouter fromSpec = spec.build(model, TestModels.tokenizer());
+            ((LearnedRouter) fromSpec).reset(20);
+            assertEquals(15, fromSpec.keepPrefill(1, TokenRouter.all(20)).length, "the artifact's schedule");
+            TokenRouter overridden = RouterSpec.learned(file, 0.5).build(model, TestModels.tokenizer());
+            ((LearnedRouter) overridden).reset(20);
+            assertEquals(10, overridden.keepPrefill(1, TokenRouter.all(20)).length, "--sparsity overrides it");
         }
         Files.writeString(dir.resolve("bad.json"), "{\"format\": \"something-else\"}");
         assertTrue(assertThrows(ModelFormatException.class, () -> RouterArtifact.load(dir.resolve("bad.json")))
