@@ -61,7 +61,11 @@ public final class AdaptiveForward {
             observing.reset(n);
         }
         for (int l = 0; l < layers; l++) {
-            if (exitedCount > 0) {
+            if (exitedCount > 0 && !exit.propagateKv()) {
+                for (int i : rows(exited, true, n)) {
+                    accounts[i].add(flops.block(positions[i]), 0, 0, 1); // no key/value here: masked for later tokens
+                }
+            } else if (exitedCount > 0) {
                 int[] gone = rows(exited, true, n);
                 model.writeKeysValues(l, x.get(index(batch, gone)), batch.select(gone), cache);
                 for (int i : gone) {

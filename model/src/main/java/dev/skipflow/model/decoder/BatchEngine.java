@@ -60,7 +60,7 @@ public final class BatchEngine implements AutoCloseable {
         this.maxBatch = maxBatch;
         this.router = router;
         this.exit = exit;
-        this.cache = new KvCache(model, maxBatch, context, router != null);
+        this.cache = new KvCache(model, maxBatch, context, router != null || (exit != null && !exit.propagateKv()));
         this.flops = new FlopCounter(model.config());
     }
 

@@ -71,7 +71,8 @@ public final class PerplexityEvaluator {
         boolean routed = false;
         for (int i = 0; i < passes.length; i++) {
             passes[i] = new Pass();
-            routed |= variants.get(i).router() != null;
+            routed |= variants.get(i).router() != null
+                    || (variants.get(i).exit() != null && !variants.get(i).exit().propagateKv());
         }
         try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), routed)) {
             int done = 0;

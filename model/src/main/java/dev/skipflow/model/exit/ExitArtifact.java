@@ -56,6 +56,7 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
         ObjectNode probe = o.putObject("probe");
         probe.put("minLayer", classifier.minLayer());
         probe.put("every", classifier.every());
+        o.put("exitedKeysValues", classifier.propagateKv() ? "propagate" : "mask");
         o.put("targetAgreement", targetAgreement);
         o.put("training", training);
         if (file.getParent() != null) {
@@ -85,7 +86,8 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
             JsonNode probe = o.path("probe");
             ExitClassifier c = new ExitClassifier(number(m, "layers").intValue(), floats(svm.path("weights")),
                     number(svm, "bias").floatValue(), number(o, "threshold").doubleValue(),
-                    number(probe, "minLayer").intValue(), number(probe, "every").intValue());
+                    number(probe, "minLayer").intValue(), number(probe, "every").intValue(),
+                    !"mask".equals(o.path("exitedKeysValues").asText("propagate")));
             if (!m.path("fingerprint").isTextual()) {
                 throw new IllegalArgumentException("missing model.fingerprint");
             }

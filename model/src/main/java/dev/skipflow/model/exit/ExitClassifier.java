@@ -15,8 +15,15 @@ import java.util.Arrays;
  * @param threshold decision value above which a token exits (0 is the SVM's own boundary)
  * @param minLayer first block after which to probe (0-based)
  * @param every probe every k blocks from there
+ * @param propagateKv how an exited token fills the blocks it skips: true = its keys/values there are projected from
+ *     its exit hidden state (CALM), false = it writes none and later tokens do not attend to it there (as a routed skip)
  */
-public record ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every) {
+public record ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every,
+        boolean propagateKv) {
+
+    public ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every) {
+        this(layers, weights, bias, threshold, minLayer, every, true);
+    }
 
     public ExitClassifier {
         if (layers < 2) {
@@ -56,11 +63,15 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
     }
 
     public ExitClassifier withThreshold(double t) {
-        return new ExitClassifier(layers, weights, bias, t, minLayer, every);
+        return new ExitClassifier(layers, weights, bias, t, minLayer, every, propagateKv);
     }
 
     public ExitClassifier withPolicy(int first, int k) {
-        return new ExitClassifier(layers, weights, bias, threshold, first, k);
+        return new ExitClassifier(layers, weights, bias, threshold, first, k, propagateKv);
+    }
+
+    public ExitClassifier withPropagation(boolean propagate) {
+        return new ExitClassifier(layers, weights, bias, threshold, minLayer, every, propagate);
     }
 
     /** How many probes a token that never exits pays. */
@@ -73,7 +84,7 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
     }
 
     public String describe() {
-        return String.format("exit svm threshold %.3g, probing after blocks %s", threshold, probedBlocks());
+        return String.format("threshold %.3g, probes after %s%s", threshold, probedBlocks(), propagateKv ? "" : ", k/v masked");
     }
 
     private String probedBlocks() {
@@ -99,7 +110,8 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
     @Override
     public boolean equals(Object o) {
         return o instanceof ExitClassifier c && c.layers == layers && Arrays.equals(c.weights, weights)
-                && c.bias == bias && c.threshold == threshold && c.minLayer == minLayer && c.every == every;
+                && c.bias == bias && c.threshold == threshold && c.minLayer == minLayer && c.every == every
+                && c.propagateKv == propagateKv;
     }
 
     @Override

@@ -239,11 +239,12 @@ public final class ExitTrainer {
         Arrays.sort(sorted);
         // candidate thresholds: up to 400 quantiles of the probe scores, scanned from high (few exits) to low
         int candidates = Math.min(400, sorted.length);
+        double[][] perToken = scores(policy, cal);
         double bestT = Double.POSITIVE_INFINITY;
-        double[] bestSim = simulate(policy.withThreshold(bestT), cal, flops);
+        double[] bestSim = simulate(policy.withThreshold(bestT), perToken, cal, flops);
         for (int i = candidates - 1; i >= 0; i--) {
             double t = sorted[(int) ((long) i * (sorted.length - 1) / Math.max(1, candidates - 1))];
-            double[] sim = simulate(policy.withThreshold(t), cal, flops);
+            double[] sim = simulate(policy.withThreshold(t), perToken, cal, flops);
             if (sim[0] < target) {
                 break;
             }
@@ -256,20 +257,39 @@ public final class ExitTrainer {
 
     /** {agreement, mean blocks run, FLOPs saved net of probes and key/value propagation}, token by token. */
     static double[] simulate(ExitClassifier c, Calibration cal, FlopCounter flops) {
+        return simulate(c, scores(c, cal), cal, flops);
+    }
+
+    /** Decision values per token and block (NaN where not probed): they do not depend on the threshold. */
+    static double[][] scores(ExitClassifier c, Calibration cal) {
+        int layers = cal.layers;
+        double[][] s = new double[cal.size()][layers - 1];
+        for (int t = 0; t < cal.size(); t++) {
+            for (int l = 0; l + 1 < layers; l++) {
+                s[t][l] = c.probes(l) ? c.score(new ExitFeatures(cal.topProb.get(t)[l], cal.gap.get(t)[l], 0), l) : Double.NaN;
+            }
+        }
+        return s;
+    }
+
+    static double[] simulate(ExitClassifier c, double[][] scores, Calibration cal, FlopCounter flops) {
         int layers = cal.layers;
         long agree = 0;
         double blocks = 0;
         double dense = 0;
         double spent = 0;
+        double threshold = c.threshold();
+        double kv = c.propagateKv() ? flops.kvProjection() : 0;
         for (int t = 0; t < cal.size(); t++) {
             int p = cal.position.get(t);
             long block = flops.block(p);
             int exit = layers - 1;
             int probes = 0;
+            double[] st = scores[t];
             for (int l = 0; l + 1 < layers; l++) {
-                if (c.probes(l)) {
+                if (!Double.isNaN(st[l])) {
                     probes++;
-                    if (c.accepts(new ExitFeatures(cal.topProb.get(t)[l], cal.gap.get(t)[l], 0), l)) {
+                    if (st[l] > threshold) {
                         exit = l;
                         break;
                     }
@@ -279,7 +299,7 @@ public final class ExitTrainer {
             agree += !exited || cal.settled.get(t)[exit] ? 1 : 0;
             blocks += exit + 1;
             dense += layers * (double) block + flops.head();
-            spent += (exit + 1) * (double) block + (layers - 1 - exit) * (double) flops.kvProjection()
+            spent += (exit + 1) * (double) block + (layers - 1 - exit) * kv
                     + probes * (double) flops.probe() + (exited ? 0 : flops.head());
         }
         int n = Math.max(1, cal.size());
