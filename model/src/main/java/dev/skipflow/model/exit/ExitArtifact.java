@@ -16,7 +16,7 @@ import java.nio.file.Path;
  * of the model it was trained for (it is refused for any other).
  */
 public record ExitArtifact(String modelFingerprint, String modelDescription, ExitClassifier classifier,
-        double targetAgreement, String training) {
+        double targetAgreement, String training) implements java.io.Serializable {
 
     public static final String FORMAT = "skipflow-exit";
     public static final int VERSION = 1;

@@ -19,7 +19,7 @@ import java.util.Arrays;
  *     its exit hidden state (CALM), false = it writes none and later tokens do not attend to it there (as a routed skip)
  */
 public record ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every,
-        boolean propagateKv) {
+        boolean propagateKv) implements java.io.Serializable {
 
     public ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every) {
         this(layers, weights, bias, threshold, minLayer, every, true);
