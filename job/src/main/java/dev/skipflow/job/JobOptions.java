@@ -36,6 +36,11 @@ public final class JobOptions {
     @Mixin
     public RoutingOptions routing = new RoutingOptions();
 
+    @Option(names = "--exit", paramLabel = "PATH",
+            description = "A trained exit-classifier artifact (from train-exit): tokens of requests with adaptive:true stop "
+                    + "early; refused when trained for another model.")
+    public java.nio.file.Path exit;
+
     @Option(names = "--max-batch", description = "Sequences decoded together per task slot (default: ${DEFAULT-VALUE}).")
     public int maxBatch = 64;
 

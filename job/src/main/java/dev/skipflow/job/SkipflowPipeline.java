@@ -73,7 +73,8 @@ public final class SkipflowPipeline {
         }
 
         DataStream<GenerationOutcome> outcomes = AsyncDataStream.unorderedWait(requests,
-                        new GenerateFunction(model, o.maxBatch, o.maxContext, o.engineThreads, o.routing.spec()), o.requestTimeoutMs,
+                        new GenerateFunction(model, o.maxBatch, o.maxContext, o.engineThreads, o.routing.spec(),
+                                o.exit == null ? null : dev.skipflow.model.exit.ExitArtifact.load(o.exit)), o.requestTimeoutMs,
                         TimeUnit.MILLISECONDS, o.maxInFlight)
                 .name("generate").uid("generate");
 

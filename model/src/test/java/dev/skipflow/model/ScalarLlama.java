@@ -76,6 +76,15 @@ public final class ScalarLlama {
 
     /** Logits for {@code token} at {@code pos}; earlier positions must have been fed in order. */
     public float[] forward(int token, int pos) {
+        return forward(token, pos, -1);
+    }
+
+    /**
+     * The same, but the token stops after block {@code exitAfter} (-1: never): its logits are the final norm and
+     * head on its hidden state there, and in every later block only its key and value are computed, from that
+     * same hidden state (early exit with CALM's propagation), written plainly, loop by loop.
+     */
+    public float[] forward(int token, int pos, int exitAfter) {
         int dim = p.dim();
         int kvDim = p.kvDim();
         int kvMul = p.groupSize();
@@ -85,6 +94,31 @@ public final class ScalarLlama {
         float[] k = new float[kvDim];
         float[] v = new float[kvDim];
         for (int l = 0; l < p.nLayers(); l++) {
+            if (exitAfter >= 0 && l > exitAfter) {
+                rmsnorm(xb, x, w.rmsAtt()[l], p.normEps());
+                matmul(k, xb, w.wk()[l], dim, kvDim);
+                matmul(v, xb, w.wv()[l], dim, kvDim);
+                if (p.qkvBias()) {
+                    for (int i = 0; i < kvDim; i++) {
+                        k[i] += w.bk()[l][i];
+                        v[i] += w.bv()[l][i];
+                    }
+                }
+                for (int i = 0; i < kvDim; i += 2) {
+                    int headDim = i % headSize;
+                    float freq = 1.0f / (float) Math.pow(p.ropeTheta(), headDim / (float) headSize);
+                    float val = pos * freq;
+                    float fcr = (float) Math.cos(val);
+                    float fci = (float) Math.sin(val);
+                    float v0 = k[i];
+                    float v1 = k[i + 1];
+                    k[i] = v0 * fcr - v1 * fci;
+                    k[i + 1] = v0 * fci + v1 * fcr;
+                }
+                System.arraycopy(k, 0, keyCache[l], pos * kvDim, kvDim);
+                System.arraycopy(v, 0, valueCache[l], pos * kvDim, kvDim);
+                continue;
+            }
             rmsnorm(xb, x, w.rmsAtt()[l], p.normEps());
             matmul(q, xb, w.wq()[l], dim, dim);
             matmul(k, xb, w.wk()[l], dim, kvDim);

@@ -4,6 +4,8 @@ import dev.skipflow.model.ModelSource;
 import dev.skipflow.model.decoder.EngineThreads;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.exit.ExitArtifact;
+import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.Savings;
 import dev.skipflow.model.routing.RouterSpec;
 import dev.skipflow.model.routing.TokenRouter;
@@ -36,6 +38,7 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
     private final int maxContext;
     private final int engineThreads;
     private final RouterSpec routerSpec;
+    private final ExitArtifact exitArtifact;
     private transient LlamaModel model;
     private transient Tokenizer tokenizer;
     private transient EngineRunner runner;
@@ -51,6 +54,13 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
      * @param routerSpec token routing for requests with {@code adaptive: true}; null for dense only
      */
     public GenerateFunction(ModelSource source, int maxBatch, int maxContext, int engineThreads, RouterSpec routerSpec) {
+        this(source, maxBatch, maxContext, engineThreads, routerSpec, null);
+    }
+
+    /** @param exitArtifact early exit for requests with {@code adaptive: true}; null for none */
+    public GenerateFunction(ModelSource source, int maxBatch, int maxContext, int engineThreads, RouterSpec routerSpec,
+            ExitArtifact exitArtifact) {
+        this.exitArtifact = exitArtifact;
         this.source = source;
         this.maxBatch = maxBatch;
         this.maxContext = maxContext;
@@ -77,13 +87,16 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         latency = group.histogram("latencyMs", new DescriptiveStatisticsHistogram(1000));
         timeToFirstToken = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
         TokenRouter router = routerSpec == null ? null : routerSpec.build(model, tokenizer);
-        runner = new EngineRunner(model, maxBatch, context, router, "skipflow-engine-" + subtask);
+        ExitClassifier exit = exitArtifact == null ? null
+                : exitArtifact.classifierFor(model, java.nio.file.Path.of("exit artifact"));
+        runner = new EngineRunner(model, maxBatch, context, router, exit, "skipflow-engine-" + subtask);
         group.gauge("batchSize", runner::batchSize);
         group.gauge("queueDepth", runner::queueDepth);
         group.gauge("savedFraction", () -> lastSavedFraction);
         LOG.info("Subtask {} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}, "
-                        + "routing {}", subtask, source.describe(), weights.config().parameterCount(), model.device(), threads,
-                (System.nanoTime() - start) / 1_000_000, maxBatch, context, router == null ? "off" : router.describe());
+                        + "routing {}, early exit {}", subtask, source.describe(), weights.config().parameterCount(), model.device(), threads,
+                (System.nanoTime() - start) / 1_000_000, maxBatch, context, router == null ? "off" : router.describe(),
+                exit == null ? "off" : exit.describe());
     }
 
     @Override

@@ -45,6 +45,14 @@ public final class BenchCommand implements Callable<Integer> {
     @Mixin
     RoutingOptions routing = new RoutingOptions();
 
+    @Mixin
+    ExitOptions exitOptions = new ExitOptions();
+
+    @Option(names = "--text", paramLabel = "FILE",
+            description = "With --exit: prompts for the side-by-side decode, the first --prompt-tokens tokens of each line "
+                    + "(default: ../shared/data/tinystories-valid-sample.txt).")
+    java.nio.file.Path promptText;
+
     @Option(names = "--stream", description = "Also measure through Kafka and Flink: the job on a local MiniCluster "
             + "and embedded broker, with --concurrency requests outstanding, against the engine alone at the same batch.")
     boolean stream;
@@ -75,6 +83,7 @@ public final class BenchCommand implements Callable<Integer> {
         }
         ThroughputBench.Report r;
         ThroughputBench.RoutedPrefill routed = null;
+        java.util.List<ThroughputBench.AdaptiveDecode> exitDecode = new java.util.ArrayList<>();
         LlamaConfig c;
         String device;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
@@ -83,9 +92,23 @@ public final class BenchCommand implements Callable<Integer> {
             var bench = new ThroughputBench(model, new ThroughputBench.Options(batchSizes, steps, promptTokens,
                     prefillTokens, rounds, 1234L, warmupSeconds));
             r = bench.run(msg -> System.err.println("bench: " + msg));
+            var router = routing.enabled() ? routing.router(model, modelOptions.tokenizer()) : null;
             if (routing.enabled()) {
-                routed = bench.prefillSideBySide(routing.router(model, modelOptions.tokenizer()),
-                        msg -> System.err.println("bench: " + msg));
+                routed = bench.prefillSideBySide(router, msg -> System.err.println("bench: " + msg));
+            }
+            if (exitOptions.enabled()) {
+                var prompts = dev.skipflow.model.eval.Documents.read(promptText != null ? promptText
+                        : dev.skipflow.model.ModelPaths.sharedData("tinystories-valid-sample.txt"), modelOptions.tokenizer(),
+                        promptTokens, 0);
+                for (var exit : exitOptions.sweep(model)) {
+                    for (int b : batchSizes) {
+                        exitDecode.add(bench.decodeSideBySide(null, exit, prompts, b, msg -> System.err.println("bench: " + msg)));
+                        if (router != null) {
+                            exitDecode.add(bench.decodeSideBySide(router, exit, prompts, b,
+                                    msg -> System.err.println("bench: " + msg)));
+                        }
+                    }
+                }
             }
         }
         StreamBench.Result streamed = null;
@@ -128,6 +151,9 @@ public final class BenchCommand implements Callable<Integer> {
             if (routed != null) {
                 o.set("routedPrefill", m.valueToTree(routed));
             }
+            if (!exitDecode.isEmpty()) {
+                o.set("exitDecode", m.valueToTree(exitDecode));
+            }
             if (streamed != null) {
                 o.set("stream", m.valueToTree(streamed));
                 o.put("streamVsEngine", streamed.tokensPerSecond() / engineTokensPerSecond(r, streamMaxBatch));
@@ -149,6 +175,12 @@ public final class BenchCommand implements Callable<Integer> {
                                 + "(%.1f%% of FLOPs saved)%n", routed.routed().tokens(), routed.router(),
                         routed.routed().tokensPerSecond(), routed.dense().tokensPerSecond(), routed.speedup(),
                         100 * routed.savedFraction());
+            }
+            for (var e : exitDecode) {
+                System.out.printf("decode batch %d, %s: %,.0f tokens/s vs dense %,.0f in alternating rounds = %.2fx "
+                                + "(%.1f%% of FLOPs saved, mean exit layer %.2f, %.1f%% of tokens exited early)%n", e.batch(),
+                        e.adaptive(), e.adaptiveTokensPerSecond(), e.denseTokensPerSecond(), e.speedup(),
+                        100 * e.savedFraction(), e.meanExitLayer(), 100 * e.earlyExitShare());
             }
             if (streamed != null) {
                 double engine = engineTokensPerSecond(r, streamMaxBatch);

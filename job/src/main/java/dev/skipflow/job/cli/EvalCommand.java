@@ -7,6 +7,7 @@ import dev.skipflow.model.eval.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.eval.SkipOracle;
 import dev.skipflow.model.eval.ExitOracle;
+import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.Savings;
 import dev.skipflow.model.routing.TokenRouter;
 import java.nio.file.Path;
@@ -41,6 +42,9 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Mixin
     RoutingOptions routing = new RoutingOptions();
+
+    @Mixin
+    ExitOptions exitOptions = new ExitOptions();
 
     @Option(names = "--skip-oracle", description = "Instead of perplexity: skip one token-block at a time and report the "
             + "share whose skip leaves every position's top-1 unchanged, per block (slow: tokens x blocks passes per document).")
@@ -99,6 +103,87 @@ public final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Dense, exit (per threshold), router, and router + exit, in one run, document by document. */
+    private int sideBySide(List<int[]> docs) throws Exception {
+        PerplexityEvaluator.Side side;
+        int layers;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
+            layers = model.config().nLayers();
+            TokenRouter router = routing.router(model, modelOptions.tokenizer());
+            List<PerplexityEvaluator.Variant> variants = new java.util.ArrayList<>();
+            List<ExitClassifier> sweep = exitOptions.sweep(model);
+            for (ExitClassifier c : sweep) {
+                variants.add(new PerplexityEvaluator.Variant("exit " + c.describe(), null, c));
+            }
+            if (router != null) {
+                variants.add(new PerplexityEvaluator.Variant(router.describe(), router, null));
+                for (ExitClassifier c : sweep) {
+                    variants.add(new PerplexityEvaluator.Variant(router.describe() + " + exit " + c.describe(), router, c));
+                }
+            }
+            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("eval").setInitialMax(docs.size())
+                    .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
+                side = new PerplexityEvaluator(model).compareAll(docs, variants, bar::stepTo);
+            }
+        }
+        PerplexityEvaluator.Result d = side.dense();
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode o = m.createObjectNode();
+        o.put("model", modelOptions.describeModel());
+        o.put("text", text.toString());
+        o.put("maxLen", maxLen);
+        o.put("documents", d.documents());
+        o.put("predictedTokens", d.predictedTokens());
+        o.put("perplexity", d.perplexity());
+        o.put("denseFlops", d.flops().savings().denseFlops());
+        o.put("seconds", d.seconds());
+        var rows = o.putArray("variants");
+        if (!json) {
+            System.out.printf("%s on %s: %d documents, %d predicted tokens, dense perplexity %.4f (%.2f s)%n",
+                    modelOptions.describeModel(), text, d.documents(), d.predictedTokens(), d.perplexity(), d.seconds());
+            System.out.printf("%-70s %9s %10s %10s %12s %11s %8s %8s%n", "variant", "agreement", "perplexity",
+                    "mean exit", "layers saved", "FLOPs saved", "seconds", "speedup");
+        }
+        for (PerplexityEvaluator.VariantResult v : side.variants()) {
+            Savings s = v.result().flops().savings();
+            long positions = s.tokenBlocksTotal() / layers;
+            boolean exits = v.variant().exit() != null;
+            double exitedBlocks = exits ? positions * (layers - s.meanExitLayer()) : 0;
+            double layersSaved = (s.tokenBlocksSkipped() + exitedBlocks) / Math.max(1, s.tokenBlocksTotal());
+            ObjectNode r = rows.addObject();
+            r.put("name", v.variant().name());
+            if (exits) {
+                r.put("threshold", v.variant().exit().threshold());
+                r.put("probeFrom", v.variant().exit().minLayer());
+                r.put("probeEvery", v.variant().exit().every());
+            }
+            r.put("router", v.variant().router() != null);
+            r.put("agreement", v.agreement());
+            r.put("perplexity", v.result().perplexity());
+            r.put("meanExitLayer", s.meanExitLayer());
+            r.put("earlyExitTokens", s.earlyExitTokens());
+            r.put("tokenBlocksSkipped", s.tokenBlocksSkipped());
+            r.put("tokenBlocksTotal", s.tokenBlocksTotal());
+            r.put("layerComputationsSaved", layersSaved);
+            r.put("executedFlops", s.executedFlops());
+            r.put("savedFraction", s.savedFraction());
+            r.put("seconds", v.result().seconds());
+            r.put("speedup", d.seconds() / v.result().seconds());
+            if (!json) {
+                System.out.printf("%-70s %8.2f%% %10.4f %10s %11.1f%% %10.1f%% %8.2f %7.2fx%n", v.variant().name(),
+                        100 * v.agreement(), v.result().perplexity(), exits ? String.format("%.3f", s.meanExitLayer()) : "-",
+                        100 * layersSaved, 100 * s.savedFraction(), v.result().seconds(), d.seconds() / v.result().seconds());
+            }
+        }
+        if (json) {
+            System.out.println(m.writeValueAsString(o));
+        } else {
+            System.out.println("(layers saved: token-blocks not run, by routing or exit, of all; FLOPs saved net of probes,"
+                    + " k/v propagation and router; speedup: dense seconds / variant seconds in the same run)");
+        }
+        return 0;
+    }
+
     @Override
     public Integer call() throws Exception {
         List<int[]> docs = Documents.read(text, modelOptions.tokenizer(), maxLen, maxDocs);
@@ -110,6 +195,9 @@ public final class EvalCommand implements Callable<Integer> {
         }
         if (exitOracle) {
             return exitOracle(docs);
+        }
+        if (exitOptions.enabled()) {
+            return sideBySide(docs);
         }
         PerplexityEvaluator.Comparison c;
         String routerName = null;

@@ -34,6 +34,13 @@ public final class ThroughputBench {
 
     public record Report(List<DecodePoint> decode, PrefillPoint prefill, RoutedPrefill routedPrefill) {}
 
+    /**
+     * Greedy decode of text prompts at one batch size, dense and adaptive (exit and/or router) engines in
+     * alternating rounds; speed-up = dense time / adaptive time (medians). Savings are the adaptive engine's.
+     */
+    public record AdaptiveDecode(String adaptive, int batch, double denseTokensPerSecond, double adaptiveTokensPerSecond,
+            double speedup, double savedFraction, double meanExitLayer, double earlyExitShare) {}
+
     private final LlamaModel model;
     private final Options options;
 
@@ -106,6 +113,57 @@ public final class ThroughputBench {
             return new RoutedPrefill(router.describe(), new PrefillPoint(n, n / ds, ds * 1e3),
                     new PrefillPoint(n, n / rs, rs * 1e3), ds / rs, saved);
         }
+    }
+
+    /** Decode side by side: {@code prompts} cycle to fill the batch; every sequence decodes {@code decodeSteps}. */
+    public AdaptiveDecode decodeSideBySide(dev.skipflow.model.routing.TokenRouter router,
+            dev.skipflow.model.exit.ExitClassifier exit, List<int[]> prompts, int batch, Consumer<String> progress) {
+        int longest = prompts.stream().mapToInt(p -> p.length).max().orElse(1);
+        int context = Math.min(model.config().seqLen(), longest + options.decodeSteps());
+        String name = (router == null ? "" : router.describe() + (exit == null ? "" : " + ")) + (exit == null ? "" : "exit " + exit.describe());
+        try (BatchEngine dense = new BatchEngine(model, batch, context);
+                BatchEngine adaptive = new BatchEngine(model, batch, context, router, exit)) {
+            dense.stopOnEos(false);
+            adaptive.stopOnEos(false);
+            progress.accept("decode batch " + batch + ", dense vs " + name);
+            long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
+            do {
+                textRound(dense, prompts, batch, null);
+                textRound(adaptive, prompts, batch, null);
+            } while (System.nanoTime() < warmupEnd);
+            double[] d = new double[options.rounds()];
+            double[] a = new double[options.rounds()];
+            dev.skipflow.model.flops.FlopAccount account = new dev.skipflow.model.flops.FlopAccount();
+            for (int i = 0; i < options.rounds(); i++) {
+                d[i] = textRound(dense, prompts, batch, null);
+                a[i] = textRound(adaptive, prompts, batch, i == 0 ? account : null);
+            }
+            var s = account.savings();
+            double tokens = (double) batch * options.decodeSteps();
+            double ds = median(d);
+            double as = median(a);
+            return new AdaptiveDecode(name, batch, tokens / ds, tokens / as, ds / as, s.savedFraction(), s.meanExitLayer(),
+                    s.earlyExitTokens() / tokens);
+        }
+    }
+
+    /** Seconds for {@code batch} sequences to prefill and decode; their accounts are added to {@code into}. */
+    private double textRound(BatchEngine engine, List<int[]> prompts, int batch, dev.skipflow.model.flops.FlopAccount into) {
+        List<Sequence> seqs = new ArrayList<>();
+        for (int i = 0; i < batch; i++) {
+            Sequence s = new Sequence(i, prompts.get(i % prompts.size()), SamplingParams.greedy(options.decodeSteps()));
+            seqs.add(s);
+            engine.submit(s);
+        }
+        long start = System.nanoTime();
+        while (!engine.isIdle()) {
+            engine.step();
+        }
+        double sec = (System.nanoTime() - start) / 1e9;
+        if (into != null) {
+            seqs.forEach(s -> into.addAll(s.account()));
+        }
+        return sec;
     }
 
     /** Returns {tokens/s over the decode steps, ms per decode step}. */

@@ -3,11 +3,14 @@ package dev.skipflow.model.decoder;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import dev.skipflow.model.exit.ExitClassifier;
+import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.flops.FlopCounter;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 
@@ -27,6 +30,7 @@ public final class BatchEngine implements AutoCloseable {
     private final FlopCounter flops;
     private final int maxBatch;
     private final TokenRouter router;
+    private final ExitClassifier exit;
     private final ArrayDeque<Sequence> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private boolean stopOnEos = true;
@@ -39,10 +43,24 @@ public final class BatchEngine implements AutoCloseable {
      * @param router decides which tokens of adaptive sequences run each block; null runs everything densely
      */
     public BatchEngine(LlamaModel model, int maxBatch, int context, TokenRouter router) {
+        this(model, maxBatch, context, router, null);
+    }
+
+    /**
+     * @param router decides which tokens of adaptive sequences run each block; null runs everything densely
+     * @param exit stops adaptive sequences' tokens early (each generated token, and the last prompt position);
+     *     null for none
+     */
+    public BatchEngine(LlamaModel model, int maxBatch, int context, TokenRouter router, ExitClassifier exit) {
+        if (exit != null && exit.layers() != model.config().nLayers()) {
+            throw new IllegalArgumentException("exit classifier is for " + exit.layers() + " blocks, the model has "
+                    + model.config().nLayers());
+        }
         this.model = model;
         this.maxBatch = maxBatch;
         this.router = router;
-        this.cache = new KvCache(model, maxBatch, context, router != null);
+        this.exit = exit;
+        this.cache = new KvCache(model, maxBatch, context, router != null || (exit != null && !exit.propagateKv()));
         this.flops = new FlopCounter(model.config());
     }
 
@@ -120,6 +138,21 @@ public final class BatchEngine implements AutoCloseable {
 
     private void prefill(Sequence s) {
         int n = s.promptLength();
+        if (exit != null && s.isAdaptive()) {
+            try (NDManager step = model.newStepManager()) {
+                TokenBatch batch = TokenBatch.prefill(model, step, s.slot, 0, n);
+                FlopAccount[] accounts = new FlopAccount[n];
+                int[][] written = new int[n][];
+                Arrays.fill(accounts, s.account());
+                Arrays.fill(written, s.written);
+                boolean[] last = AdaptiveForward.only(n, n - 1);
+                var r = AdaptiveForward.run(model, cache, batch, model.embed(batch, s.promptTokens()), router,
+                        AdaptiveForward.all(n), exit, last, last, flops, accounts, written);
+                s.position = n;
+                accept(s, s.sampler().sample(r.logits()[n - 1]));
+            }
+            return;
+        }
         try (NDManager step = model.newStepManager()) {
             TokenBatch batch = TokenBatch.prefill(model, step, s.slot, 0, n);
             NDArray x = Prefill.run(model, cache, batch, s.promptTokens(), s.isAdaptive() ? router : null, flops,
@@ -146,6 +179,50 @@ public final class BatchEngine implements AutoCloseable {
             allGreedy &= s.params().isGreedy();
         }
         int[] next = new int[n];
+        if (exit != null) {
+            decodeExiting(slots, positions, tokens, next);
+        } else {
+            decodeDense(slots, positions, tokens, next, allGreedy);
+        }
+        List<Sequence> done = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            Sequence s = running.get(i);
+            if (exit == null) {
+                s.account().add(flops.head(), flops.head(), 0, 0);
+            }
+            s.position++;
+            accept(s, next[i]);
+            if (s.isFinished()) {
+                done.add(s);
+            }
+        }
+        return done;
+    }
+
+    /** A decode step with early exit (and routing) for adaptive sequences; charges heads and probes itself. */
+    private void decodeExiting(int[] slots, int[] positions, int[] tokens, int[] next) {
+        int n = slots.length;
+        boolean[] adaptive = new boolean[n];
+        FlopAccount[] accounts = new FlopAccount[n];
+        int[][] written = new int[n][];
+        for (int i = 0; i < n; i++) {
+            Sequence s = running.get(i);
+            adaptive[i] = s.isAdaptive();
+            accounts[i] = s.account();
+            written[i] = s.written;
+        }
+        try (NDManager step = model.newStepManager()) {
+            TokenBatch batch = TokenBatch.decode(model, step, slots, positions);
+            var r = AdaptiveForward.run(model, cache, batch, model.embed(batch, tokens), router, adaptive, exit, adaptive,
+                    AdaptiveForward.all(n), flops, accounts, written);
+            for (int i = 0; i < n; i++) {
+                next[i] = running.get(i).sampler().sample(r.logits()[i]);
+            }
+        }
+    }
+
+    private void decodeDense(int[] slots, int[] positions, int[] tokens, int[] next, boolean allGreedy) {
+        int n = slots.length;
         try (NDManager step = model.newStepManager()) {
             TokenBatch batch = TokenBatch.decode(model, step, slots, positions);
             NDArray x = model.embed(batch, tokens);
@@ -175,17 +252,6 @@ public final class BatchEngine implements AutoCloseable {
                 }
             }
         }
-        List<Sequence> done = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            Sequence s = running.get(i);
-            s.account().add(flops.head(), flops.head(), 0, 0);
-            s.position++;
-            accept(s, next[i]);
-            if (s.isFinished()) {
-                done.add(s);
-            }
-        }
-        return done;
     }
 
     /** Rows of the running batch that run block {@code layer}; null = all. Dense sequences always run. */

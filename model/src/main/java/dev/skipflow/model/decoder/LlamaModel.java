@@ -38,12 +38,14 @@ public final class LlamaModel implements AutoCloseable {
     private final NDIndex keyHeads;
     private final NDIndex gateColumns;
     private final NDIndex upColumns;
+    private final NDIndex kColumns;
+    private final NDIndex vColumnsOfKv;
 
     /**
      * One decoder block's weights, transposed for {@code x [N, in] @ W [in, out]}; wqkv and w13 carry their
      * rmsnorm weights, wqkv's query part the attention scale.
      */
-    private record Layer(NDArray wqkv, NDArray bqkv, NDArray wo, NDArray w13, NDArray w2) {}
+    private record Layer(NDArray wqkv, NDArray bqkv, NDArray wo, NDArray w13, NDArray w2, NDArray wkv, NDArray bkv) {}
 
     public LlamaModel(LlamaWeights w, Device device) {
         this.config = w.config();
@@ -66,8 +68,11 @@ public final class LlamaModel implements AutoCloseable {
             NDArray bqkv = c.qkvBias()
                     ? manager.create(concatRows(scaleRows(w.bq()[l], 1, scale), w.bk()[l], w.bv()[l])) : null;
             float[] w13 = scaleColumns(concatRows(w.w1()[l], w.w3()[l]), d, w.rmsFfn()[l]);
+            // k|v alone (rmsnorm folded in), for keys/values of a token that exited before this block
+            float[] wkv = scaleColumns(concatRows(w.wk()[l], w.wv()[l]), d, w.rmsAtt()[l]);
+            NDArray bkv = c.qkvBias() ? manager.create(concatRows(w.bk()[l], w.bv()[l])) : null;
             layers[l] = new Layer(transposed(wqkv, d + 2 * kv, d), bqkv, transposed(w.wo()[l], d, d),
-                    transposed(w13, 2 * h, d), transposed(w.w2()[l], d, h));
+                    transposed(w13, 2 * h, d), transposed(w.w2()[l], d, h), transposed(wkv, 2 * kv, d), bkv);
         }
         classifierT = transposed(scaleColumns(w.classifier(), d, w.rmsFinal()), c.vocabSize(), d);
         int half = hd / 2;
@@ -95,6 +100,8 @@ public final class LlamaModel implements AutoCloseable {
         keyHeads = new NDIndex().addAllDim().addSliceDim(c.nHeads(), c.nHeads() + c.nKvHeads());
         gateColumns = columns(0, h);
         upColumns = columns(h, 2L * h);
+        kColumns = columns(0, kv);
+        vColumnsOfKv = columns(kv, 2L * kv);
     }
 
     private static NDIndex columns(long from, long to) {
@@ -211,6 +218,26 @@ public final class LlamaModel implements AutoCloseable {
         Layer w = layers[layer];
         NDArray h = x.add(attention(layer, w, rmsNorm(x), batch, cache, attention));
         return h.add(mlp(w, rmsNorm(h)));
+    }
+
+    /**
+     * Keys and values of block {@code layer} for the batch's rows computed from hidden states {@code x} without
+     * running the block, written to the cache: an early-exited token's entries for the blocks it skipped (CALM's
+     * state propagation), so that later tokens still find keys and values there.
+     */
+    public void writeKeysValues(int layer, NDArray x, TokenBatch batch, KvCache cache) {
+        LlamaConfig c = config;
+        int n = batch.size();
+        int kvH = c.nKvHeads();
+        int hd = c.headSize();
+        Layer w = layers[layer];
+        NDArray kv = rmsNorm(x).matMul(w.wkv());
+        if (w.bkv() != null) {
+            kv = kv.add(w.bkv());
+        }
+        NDArray k = kv.get(kColumns).reshape(n, kvH, hd / 2, 2);
+        NDArray rotated = k.mul(batch.ropeCos()).add(k.flip(3).mul(batch.ropeSin())).reshape(n, kvH, hd);
+        cache.write(layer, batch, rotated, kv.get(vColumnsOfKv).reshape(n, kvH, hd));
     }
 
     /** Final norm and LM head: {@code [N, dim] -> [N, vocab]}. */

@@ -2,10 +2,12 @@ package dev.skipflow.model.eval;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.skipflow.model.decoder.AdaptiveForward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.decoder.Prefill;
 import dev.skipflow.model.decoder.TokenBatch;
+import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.flops.FlopCounter;
 import dev.skipflow.model.routing.TokenRouter;
@@ -26,6 +28,15 @@ public final class PerplexityEvaluator {
 
     /** Dense and routed passes over the same documents. */
     public record Comparison(Result dense, Result routed, double agreement) {}
+
+    /** An adaptive configuration to compare with dense: a router, an exit classifier, or both (either may be null). */
+    public record Variant(String name, TokenRouter router, ExitClassifier exit) {}
+
+    /** One variant's totals next to dense: agreement = share of predicted positions whose top-1 equals dense's. */
+    public record VariantResult(Variant variant, Result result, double agreement) {}
+
+    /** Dense and every variant over the same documents, document by document. */
+    public record Side(Result dense, List<VariantResult> variants) {}
 
     private final LlamaModel model;
 
@@ -54,12 +65,31 @@ public final class PerplexityEvaluator {
 
     /** Both passes document by document (so machine noise hits them alike); routed is null without a router. */
     public Comparison compare(List<int[]> docs, TokenRouter router, IntConsumer progress) {
+        if (router == null) {
+            return new Comparison(compareAll(docs, List.of(), progress).dense(), null, 1.0);
+        }
+        Side s = compareAll(docs, List.of(new Variant(router.describe(), router, null)), progress);
+        return new Comparison(s.dense(), s.variants().get(0).result(), s.variants().get(0).agreement());
+    }
+
+    /**
+     * Dense and every variant, document by document (so machine noise hits them alike). A variant with an exit
+     * classifier probes every position (teacher-forced); a position that exits outputs its probe's logits and its
+     * keys/values in the blocks it skipped come from its exit hidden state (see {@link AdaptiveForward}).
+     */
+    public Side compareAll(List<int[]> docs, List<Variant> variants, IntConsumer progress) {
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
         FlopCounter counter = new FlopCounter(model.config());
         Pass dense = new Pass();
-        Pass routed = router == null ? null : new Pass();
-        long agree = 0;
-        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), router != null)) {
+        Pass[] passes = new Pass[variants.size()];
+        long[] agree = new long[variants.size()];
+        boolean routed = false;
+        for (int i = 0; i < passes.length; i++) {
+            passes[i] = new Pass();
+            routed |= variants.get(i).router() != null
+                    || (variants.get(i).exit() != null && !variants.get(i).exit().propagateKv());
+        }
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), routed)) {
             int done = 0;
             for (int[] doc : docs) {
                 if (doc.length > cache.context()) {
@@ -67,11 +97,11 @@ public final class PerplexityEvaluator {
                             + model.config().seqLen() + "; lower --max-len");
                 }
                 if (doc.length >= 2) {
-                    int[] denseTop = dense.add(doc, cache, null, counter);
-                    if (routed != null) {
-                        int[] routedTop = routed.add(doc, cache, router, counter);
+                    int[] denseTop = dense.add(doc, cache, null, null, counter);
+                    for (int i = 0; i < passes.length; i++) {
+                        int[] top = passes[i].add(doc, cache, variants.get(i).router(), variants.get(i).exit(), counter);
                         for (int t = 0; t + 1 < doc.length; t++) {
-                            agree += denseTop[t] == routedTop[t] ? 1 : 0;
+                            agree[i] += denseTop[t] == top[t] ? 1 : 0;
                         }
                     }
                 }
@@ -79,8 +109,12 @@ public final class PerplexityEvaluator {
             }
         }
         Result d = dense.result(docs.size());
-        return new Comparison(d, routed == null ? null : routed.result(docs.size()),
-                routed == null ? 1.0 : agree / (double) Math.max(1, d.predictedTokens()));
+        List<VariantResult> out = new java.util.ArrayList<>();
+        for (int i = 0; i < passes.length; i++) {
+            out.add(new VariantResult(variants.get(i), passes[i].result(docs.size()),
+                    agree[i] / (double) Math.max(1, d.predictedTokens())));
+        }
+        return new Side(d, out);
     }
 
     /** Running totals of one pass. */
@@ -91,11 +125,30 @@ public final class PerplexityEvaluator {
         long nanos;
 
         /** Adds one document; returns the top-1 token at each predicting position. */
-        int[] add(int[] doc, KvCache cache, TokenRouter router, FlopCounter counter) {
+        int[] add(int[] doc, KvCache cache, TokenRouter router, ExitClassifier exit, FlopCounter counter) {
             int n = doc.length;
             int v = model.config().vocabSize();
             float[] logits;
             long start = System.nanoTime();
+            if (exit != null) {
+                try (NDManager step = model.newStepManager()) {
+                    cache.clearSlot(0);
+                    TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
+                    FlopAccount[] accounts = new FlopAccount[n];
+                    int[][] written = new int[n][];
+                    java.util.Arrays.fill(accounts, flops);
+                    java.util.Arrays.fill(written, new int[model.config().nLayers()]);
+                    boolean[] all = AdaptiveForward.all(n);
+                    float[][] rows = AdaptiveForward.run(model, cache, batch, model.embed(batch, doc), router, all, exit,
+                            all, all, counter, accounts, written).logits();
+                    logits = new float[n * v];
+                    for (int p = 0; p < n; p++) {
+                        System.arraycopy(rows[p], 0, logits, p * v, v);
+                    }
+                }
+                nanos += System.nanoTime() - start;
+                return score(doc, logits, v);
+            }
             try (NDManager step = model.newStepManager()) {
                 cache.clearSlot(0);
                 TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
@@ -107,6 +160,12 @@ public final class PerplexityEvaluator {
             for (int p = 0; p < n; p++) {
                 flops.add(counter.head(), counter.head(), 0, 0);
             }
+            return score(doc, logits, v);
+        }
+
+        /** Adds the document's NLL; returns the top-1 at each predicting position. */
+        private int[] score(int[] doc, float[] logits, int v) {
+            int n = doc.length;
             int[] top = new int[n - 1];
             for (int t = 0; t + 1 < n; t++) {
                 nll -= logProb(logits, t * v, v, doc[t + 1]);

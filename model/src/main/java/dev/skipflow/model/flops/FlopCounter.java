@@ -12,6 +12,8 @@ public final class FlopCounter {
     private final long blockFixed;
     private final long perContextPosition;
     private final long head;
+    private final long probe;
+    private final long kvProjection;
 
     public FlopCounter(LlamaConfig config) {
         this.c = config;
@@ -28,6 +30,20 @@ public final class FlopCounter {
         // per attended position: q.k (2 hd per head), softmax (~5 per head), p.v (2 hd per head)
         perContextPosition = 4L * c.nHeads() * c.headSize() + 5L * c.nHeads();
         head = 4 * d + 2 * d * c.vocabSize();
+        // an exit probe: the head, the features from its logits (~4 per logit), the linear classifier
+        probe = head + 4L * c.vocabSize() + 2L * (2 + c.nLayers());
+        // an exited token's keys/values in a block it skips (CALM-style propagation): norm, k|v projection, RoPE on k
+        kvProjection = rmsNorm + 2 * d * 2 * kv + (c.qkvBias() ? 2 * kv : 0) + 3 * kv;
+    }
+
+    /** One early-exit probe for one token: final norm, LM head, features and the classifier's decision. */
+    public long probe() {
+        return probe;
+    }
+
+    /** Keys and values of one token in one block computed from a hidden state, without running the block. */
+    public long kvProjection() {
+        return kvProjection;
     }
 
     /** One decoder block for a token at {@code position} (it attends to position + 1 keys). */

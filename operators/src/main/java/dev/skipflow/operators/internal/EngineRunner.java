@@ -37,7 +37,13 @@ public final class EngineRunner implements AutoCloseable {
 
     /** Starts the engine thread; {@code router} may be null (dense only). */
     public EngineRunner(LlamaModel model, int maxBatch, int context, TokenRouter router, String name) {
-        this.engine = new BatchEngine(model, maxBatch, context, router);
+        this(model, maxBatch, context, router, null, name);
+    }
+
+    /** Starts the engine thread; {@code router} and {@code exit} may be null (adaptive requests then run densely). */
+    public EngineRunner(LlamaModel model, int maxBatch, int context, TokenRouter router,
+            dev.skipflow.model.exit.ExitClassifier exit, String name) {
+        this.engine = new BatchEngine(model, maxBatch, context, router, exit);
         this.thread = new Thread(this::loop, name);
         this.thread.setDaemon(true);
         this.thread.start();

@@ -1,0 +1,121 @@
+package dev.skipflow.model.exit;
+
+import java.util.Arrays;
+
+/**
+ * AdaInfer's stop/continue decision: a linear SVM over {@code [top prob, gap, one-hot of the block]} (the
+ * block indicator gives each block its own bias, since the share of settled tokens differs a lot by depth);
+ * a token stops after a probed block when the SVM's decision value exceeds {@code threshold}. Probes run after
+ * blocks {@code minLayer, minLayer + every, ...} below the last one (after the last block the LM head runs anyway).
+ * Immutable.
+ *
+ * @param layers blocks of the model it was trained for
+ * @param weights {@code 2 + (layers - 1)} weights: top prob, gap, then one per probe-able block
+ * @param bias the SVM's bias
+ * @param threshold decision value above which a token exits (0 is the SVM's own boundary)
+ * @param minLayer first block after which to probe (0-based)
+ * @param every probe every k blocks from there
+ * @param propagateKv how an exited token fills the blocks it skips: true = its keys/values there are projected from
+ *     its exit hidden state (CALM), false = it writes none and later tokens do not attend to it there (as a routed skip)
+ */
+public record ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every,
+        boolean propagateKv) implements java.io.Serializable {
+
+    public ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every) {
+        this(layers, weights, bias, threshold, minLayer, every, true);
+    }
+
+    public ExitClassifier {
+        if (layers < 2) {
+            throw new IllegalArgumentException("early exit needs a model of at least 2 blocks, got " + layers);
+        }
+        if (weights.length != featureCount(layers)) {
+            throw new IllegalArgumentException("exit classifier has " + weights.length + " weights; a " + layers
+                    + "-block model needs " + featureCount(layers));
+        }
+        if (minLayer < 0 || minLayer >= layers - 1 || every < 1) {
+            throw new IllegalArgumentException("probe policy: the first probed block must be in 0.." + (layers - 2)
+                    + " and every >= 1 (got " + minLayer + ", " + every + ")");
+        }
+        if (Double.isNaN(threshold)) {
+            throw new IllegalArgumentException("exit threshold is NaN");
+        }
+        weights = weights.clone();
+    }
+
+    /** Features per probe: top prob, gap, and one indicator per block that can be probed (all but the last). */
+    public static int featureCount(int layers) {
+        return 2 + layers - 1;
+    }
+
+    /** Whether a probe runs after block {@code layer} (0-based). */
+    public boolean probes(int layer) {
+        return layer >= minLayer && layer < layers - 1 && (layer - minLayer) % every == 0;
+    }
+
+    /** The SVM's decision value for a probe after block {@code layer}; larger means the top-1 is more likely final. */
+    public double score(ExitFeatures f, int layer) {
+        return bias + weights[0] * f.topProb() + weights[1] * f.gap() + weights[2 + layer];
+    }
+
+    public boolean accepts(ExitFeatures f, int layer) {
+        return score(f, layer) > threshold;
+    }
+
+    public ExitClassifier withThreshold(double t) {
+        return new ExitClassifier(layers, weights, bias, t, minLayer, every, propagateKv);
+    }
+
+    public ExitClassifier withPolicy(int first, int k) {
+        return new ExitClassifier(layers, weights, bias, threshold, first, k, propagateKv);
+    }
+
+    public ExitClassifier withPropagation(boolean propagate) {
+        return new ExitClassifier(layers, weights, bias, threshold, minLayer, every, propagate);
+    }
+
+    /** How many probes a token that never exits pays. */
+    public int probeCount() {
+        int n = 0;
+        for (int l = 0; l < layers; l++) {
+            n += probes(l) ? 1 : 0;
+        }
+        return n;
+    }
+
+    public String describe() {
+        return String.format("threshold %.3g, probes after %s%s", threshold, probedBlocks(), propagateKv ? "" : ", k/v masked");
+    }
+
+    private String probedBlocks() {
+        StringBuilder b = new StringBuilder();
+        for (int l = 0; l < layers; l++) {
+            if (probes(l)) {
+                b.append(b.length() == 0 ? "" : ",").append(l);
+            }
+        }
+        return b.length() == 0 ? "none" : b.toString();
+    }
+
+    /** A classifier that accepts every probe (tests: the output is the probe at {@code layer}). */
+    public static ExitClassifier always(int layers, int layer) {
+        return new ExitClassifier(layers, new float[featureCount(layers)], 0f, Double.NEGATIVE_INFINITY, layer, layers);
+    }
+
+    /** A classifier that never accepts, probing after every block but the last (tests: dense output, probes paid). */
+    public static ExitClassifier never(int layers) {
+        return new ExitClassifier(layers, new float[featureCount(layers)], 0f, Double.POSITIVE_INFINITY, 0, 1);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof ExitClassifier c && c.layers == layers && Arrays.equals(c.weights, weights)
+                && c.bias == bias && c.threshold == threshold && c.minLayer == minLayer && c.every == every
+                && c.propagateKv == propagateKv;
+    }
+
+    @Override
+    public int hashCode() {
+        return Arrays.hashCode(weights) * 31 + Double.hashCode(threshold) + 7 * minLayer + 13 * every;
+    }
+}
