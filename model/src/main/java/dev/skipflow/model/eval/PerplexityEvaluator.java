@@ -56,7 +56,7 @@ public final class PerplexityEvaluator {
         try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), router != null)) {
             for (int[] doc : docs) {
                 if (doc.length >= 2) {
-                    pass.add(doc, cache, router, counter);
+                    pass.add(doc, cache, router, null, counter);
                 }
             }
         }
