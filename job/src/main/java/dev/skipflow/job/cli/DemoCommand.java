@@ -30,6 +30,12 @@ public final class DemoCommand implements Callable<Integer> {
     @Mixin
     ModelOptions modelOptions = new ModelOptions();
 
+    @Mixin
+    RoutingOptions routing = new RoutingOptions();
+
+    @Option(names = "--exit", paramLabel = "PATH", description = "A trained exit-classifier artifact (from train-exit).")
+    java.nio.file.Path exit;
+
     @Option(names = "--once", description = "Exit 0 once every sample prompt is answered.")
     boolean once;
 
@@ -55,6 +61,8 @@ public final class DemoCommand implements Callable<Integer> {
         }
         JobOptions options = new JobOptions();
         options.model = modelOptions;
+        options.routing = routing;
+        options.exit = exit;
         options.checkpointIntervalMs = 1000; // completions become visible at checkpoints: keep the demo snappy
         options.maxBatch = 16;
         options.maxInFlight = 64;
