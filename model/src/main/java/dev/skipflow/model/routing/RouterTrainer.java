@@ -21,9 +21,11 @@ import java.util.function.IntConsumer;
  * scores through a relaxation of that top-k, sigmoid((score - threshold) / temperature), straight-through.
  * The threshold sits between the last kept and the first skipped score and the temperature is the scores'
  * spread, both constants of the step, so the gradient says which tokens should swap sides. Three losses, as
- * published: a guide loss toward the static router's choices (weight decaying to 0 over the first part of training), a
- * one-sided sparsity loss sum_l max(target_l - actual_l, 0) on the router's own decisions (score below 0 =
- * skip; it keeps the score's sign meaningful), and distillation (KL) against the dense model's output.
+ * published: a guide loss (weight decaying to 0 over a chosen share of training) toward the static router's
+ * choices or, because under DESIGN §6 every position's own prediction counts, toward the token-blocks a skip
+ * oracle measured as cheapest; a one-sided sparsity loss sum_l max(target_l - actual_l, 0) on the router's own
+ * decisions (score below 0 = skip; it keeps the score's sign meaningful); and distillation (KL) against the
+ * dense model's output. Terms with weight 0 stay out of the graph.
  *
  * <p>Each step perturbs the schedule (moving sparsity between blocks, mean unchanged) so the shared MLP sees
  * each block at several sparsities, as the schedule search that follows will ask of it.
@@ -113,8 +115,8 @@ public final class RouterTrainer {
             float[] w2 = p[2].toFloatArray();
             float b2 = p[3].toFloatArray()[0];
             String info = String.format("%d steps x %d documents from %d, lr %s, sparsity weight %s, schedule jitter %s, "
-                            + "last distillation loss %.4f, %d non-finite steps dropped; guide (%s, over %.0f%% of steps), sparsity and distillation (weight %s) losses; hard top-k gates, "
-                            + "straight-through sigmoid relaxation", o.steps(), o.docsPerStep(), docs.size(),
+                            + "last distillation loss %.4f, %d non-finite steps dropped; guide (%s, over %.0f%% of steps), "
+                            + "sparsity and distillation (weight %s) losses; hard top-k gates, straight-through sigmoid relaxation", o.steps(), o.docsPerStep(), docs.size(),
                     o.learningRate(), o.sparsityWeight(), o.scheduleJitter(), lastDistill, skippedSteps,
                     damage == null ? "static router" : "skip oracle", o.guideFraction() * 100, o.distillationWeight());
             return new RouterArtifact(model.fingerprint(), modelDescription, o.schedule(), w1, b1, w2, b2, info);
