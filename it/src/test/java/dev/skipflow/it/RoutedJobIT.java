@@ -1,18 +1,14 @@
 package dev.skipflow.it;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.skipflow.job.JobOptions;
-import dev.skipflow.job.local.AnswerCollector;
-import dev.skipflow.job.local.EmbeddedKafkaBroker;
-import dev.skipflow.job.local.LocalRunner;
+import ai.djl.Device;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.routing.RouterArtifact;
+import dev.skipflow.model.routing.SparsitySchedule;
+import dev.skipflow.model.training.RouterRecipe;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The job with token routing on: adaptive requests report real savings; adaptive=false is the exact dense path. */
@@ -20,43 +16,40 @@ class RoutedJobIT {
 
     @Test
     void adaptiveRequestsSaveComputeAndDenseRequestsMatchGenerate() throws Exception {
-        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0, Path.of("target", "it-kafka-" + System.nanoTime()), true)) {
-            JobOptions o = StreamingScenario.options(broker.bootstrapServers(), StreamingScenario.suffix());
-            Holder h = new Holder();
-            new picocli.CommandLine(h).parseArgs("--baseline", "static", "--sparsity", "0.3");
-            o.routing = h.routing;
-            String prompt = "Once upon a time, there was a little dog named Max who liked to run";
-            List<byte[]> values = new ArrayList<>();
-            for (int i = 0; i < 6; i++) {
-                ObjectNode r = StreamingScenario.JSON.createObjectNode();
-                r.put("id", "r-" + i);
-                r.put("prompt", prompt);
-                r.put("maxTokens", 12);
-                r.put("adaptive", i % 2 == 0);
-                values.add(r.toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        StreamingScenario.adaptiveAndDense(o -> o.routing = routing("--baseline", "static", "--sparsity", "0.3"), 12,
+                (v, s) -> {
+                    assertTrue(s.get("tokenBlocksSkipped").asLong() > 0, v.toString());
+                    assertTrue(s.get("savedFraction").asDouble() > 0.05, v.toString());
+                    assertTrue(s.get("executedFlops").asLong() < s.get("denseFlops").asLong(), v.toString());
+                });
+    }
+
+    /**
+     * A trained router (FTP's recipe, briefly) routes prompts and decoding tokens: with 24 generated tokens after a
+     * short prompt, more token-blocks are skipped than the prompt has, so decode skips too.
+     */
+    @Test
+    void aTrainedRouterSkipsBlocksInDecodeToo() throws Exception {
+        Path artifact = Path.of("target", "it-router-" + System.nanoTime() + ".json");
+        trainTinyRouter(artifact);
+        SparsitySchedule schedule = RouterArtifact.load(artifact).schedule();
+        StreamingScenario.adaptiveAndDense(o -> o.routing = routing("--router", artifact.toString()), 24, (v, s) -> {
+            assertTrue(v.get("completionTokens").asInt() > 8, v.toString());
+            assertTrue(s.get("executedFlops").asLong() < s.get("denseFlops").asLong(), v.toString());
+            int prompt = v.get("promptTokens").asInt();
+            long promptAtMost = 0;
+            for (int l = 0; l < schedule.perLayer().length; l++) {
+                promptAtMost += prompt - schedule.keep(l, prompt);
             }
-            try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);
-                    AnswerCollector answers = runner.answers()) {
-                runner.send(values);
-                List<AnswerCollector.Answer> got = answers.collect(6, Duration.ofMinutes(2), Duration.ofSeconds(1));
-                assertEquals(6, got.size());
-                String dense = StreamingScenario.runGenerate(prompt, 12);
-                for (AnswerCollector.Answer a : got) {
-                    JsonNode v = StreamingScenario.JSON.readTree(a.value());
-                    JsonNode s = v.get("savings");
-                    boolean adaptive = Integer.parseInt(v.get("id").asText().substring(2)) % 2 == 0;
-                    if (adaptive) {
-                        assertTrue(s.get("tokenBlocksSkipped").asLong() > 0, a.value());
-                        assertTrue(s.get("savedFraction").asDouble() > 0.05, a.value());
-                        assertTrue(s.get("executedFlops").asLong() < s.get("denseFlops").asLong(), a.value());
-                    } else {
-                        assertEquals(0, s.get("tokenBlocksSkipped").asLong(), a.value());
-                        assertEquals(s.get("denseFlops").asLong(), s.get("executedFlops").asLong(), a.value());
-                        assertEquals(dense, v.get("text").asText() + "\n", "adaptive=false is the dense path");
-                    }
-                }
-            }
-        }
+            assertTrue(s.get("tokenBlocksSkipped").asLong() > promptAtMost,
+                    "more skipped than the prompt's " + promptAtMost + " at most, so decoding tokens skip too: " + v);
+        });
+    }
+
+    static dev.skipflow.job.cli.RoutingOptions routing(String... args) {
+        Holder h = new Holder();
+        new picocli.CommandLine(h).parseArgs(args);
+        return h.routing;
     }
 
     /** Parses routing options the way the CLI does. */
@@ -64,5 +57,25 @@ class RoutedJobIT {
     static final class Holder {
         @picocli.CommandLine.Mixin
         dev.skipflow.job.cli.RoutingOptions routing = new dev.skipflow.job.cli.RoutingOptions();
+    }
+
+    /** FTP's recipe with a tiny budget, for the job's default model (stories260K). */
+    static void trainTinyRouter(Path artifact) throws Exception {
+        var model = StreamingScenario.options("127.0.0.1:1", "x").model;
+        try (LlamaModel m = new LlamaModel(model.weights(), Device.cpu())) {
+            RouterRecipe.Options d = RouterRecipe.Options.defaults(0.3);
+            RouterRecipe.Options tiny = new RouterRecipe.Options(0.3, null, 20, 2, 32, 12, 4, 64, 4, 1, d.learningRate(),
+                    d.sparsityWeight(), d.scheduleJitter(), d.guideFraction(), RouterRecipe.Guide.STATIC, 0,
+                    d.distillationWeight(), 7L);
+            var docs = Documents.read(StreamingScenario.shared().resolve("data/tinystories-train-sample.txt"),
+                    model.tokenizer(), tiny.longestDocument(), tiny.documentsNeeded());
+            RouterRecipe.run(m, "stories260K", docs, tiny, (name, total) -> new RouterRecipe.Phase() {
+                @Override
+                public void accept(int done) {}
+
+                @Override
+                public void close() {}
+            }, line -> { }).save(artifact);
+        }
     }
 }

@@ -11,6 +11,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.cli.SkipflowCli;
 import dev.skipflow.job.local.AnswerCollector;
+import dev.skipflow.job.local.EmbeddedKafkaBroker;
 import dev.skipflow.job.local.LocalRunner;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -222,6 +223,48 @@ final class StreamingScenario {
             checked++;
         }
         assertEquals(howMany, checked);
+    }
+
+    /**
+     * Runs the job with {@code o} on a fresh embedded broker, sends 6 copies of one prompt (even ids adaptive, odd
+     * ids {@code adaptive:false}), and checks every answer: adaptive ones with {@code adaptiveCheck} (given the
+     * completion and its savings), dense ones cost exactly dense and equal {@code ./skipflow generate}'s text.
+     */
+    static void adaptiveAndDense(java.util.function.Consumer<JobOptions> configure, int maxTokens,
+            java.util.function.BiConsumer<JsonNode, JsonNode> adaptiveCheck) throws Exception {
+        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0, Path.of("target", "it-kafka-" + System.nanoTime()), true)) {
+            JobOptions o = options(broker.bootstrapServers(), suffix());
+            configure.accept(o);
+            String prompt = "Once upon a time, there was a little dog named Max who liked to run";
+            List<byte[]> values = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                ObjectNode r = JSON.createObjectNode();
+                r.put("id", "r-" + i);
+                r.put("prompt", prompt);
+                r.put("maxTokens", maxTokens);
+                r.put("adaptive", i % 2 == 0);
+                values.add(r.toString().getBytes(StandardCharsets.UTF_8));
+            }
+            try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);
+                    AnswerCollector answers = runner.answers()) {
+                runner.send(values);
+                List<AnswerCollector.Answer> got = answers.collect(6, Duration.ofMinutes(2), Duration.ofSeconds(1));
+                assertEquals(6, got.size());
+                String dense = runGenerate(prompt, maxTokens);
+                for (AnswerCollector.Answer a : got) {
+                    JsonNode v = JSON.readTree(a.value());
+                    JsonNode s = v.get("savings");
+                    if (Integer.parseInt(v.get("id").asText().substring(2)) % 2 == 0) {
+                        adaptiveCheck.accept(v, s);
+                    } else {
+                        assertEquals(0, s.get("tokenBlocksSkipped").asLong(), a.value());
+                        assertEquals(0, s.get("earlyExitTokens").asLong(), a.value());
+                        assertEquals(s.get("denseFlops").asLong(), s.get("executedFlops").asLong(), a.value());
+                        assertEquals(dense, v.get("text").asText() + "\n", "adaptive=false is the dense path");
+                    }
+                }
+            }
+        }
     }
 
     static String runGenerate(String prompt, int maxTokens) {

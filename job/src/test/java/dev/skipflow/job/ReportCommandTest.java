@@ -1,6 +1,8 @@
 package dev.skipflow.job;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -8,41 +10,97 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.skipflow.job.cli.SkipflowCli;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import javax.imageio.ImageIO;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-/** `./skipflow report` on the real model: the files it writes and what they say. */
+/**
+ * `./skipflow report` on the real model: the files it writes and what they say, with a router and an exit
+ * classifier trained (briefly) by train-router and train-exit into its artifacts folder.
+ */
 class ReportCommandTest {
 
-    @Test
-    void writesResultsMarkdownAndReadablePlots() throws Exception {
+    static final Path SHARED = Path.of(System.getProperty("skipflow.shared", "../../shared"));
+    static final String MODEL = SHARED.resolve("models/stories260K/stories260K.bin").toString();
+    static final String CALIBRATION = SHARED.resolve("data/tinystories-train-sample.txt").toString();
+    static Path artifacts;
+
+    @BeforeAll
+    static void trainTinyArtifacts() {
         System.setProperty("java.awt.headless", "true");
+        artifacts = Path.of("target", "report-artifacts-" + System.nanoTime());
+        assertEquals(0, SkipflowCli.execute("train-router", "--model", MODEL, "--device", "cpu", "--calibration", CALIBRATION,
+                "--sparsity", "0.2", "--steps", "4", "--docs", "6", "--docs-per-step", "2", "--search-docs", "2",
+                "--max-len", "32", "--search-max-len", "32", "--population", "2", "--generations", "1", "--oracle-docs", "2",
+                "--out", artifacts.resolve("router-0.20.json").toString()));
+        assertEquals(0, SkipflowCli.execute("train-exit", "--model", MODEL, "--device", "cpu", "--calibration", CALIBRATION,
+                "--docs", "16", "--max-len", "64", "--target-agreement", "0.9",
+                "--out", artifacts.resolve("exit.json").toString()));
+    }
+
+    @Test
+    void writesEveryMethodWithItsDenseSideBySide() throws Exception {
         Path out = Path.of("target", "report-test-" + System.nanoTime());
-        Path shared = Path.of(System.getProperty("skipflow.shared", "../../shared"));
-        int code = SkipflowCli.execute("report", "--out", out.toString(),
-                "--model", shared.resolve("models/stories260K/stories260K.bin").toString(),
-                "--text", shared.resolve("data/tinystories-valid-sample.txt").toString(),
-                "--max-docs", "3", "--max-len", "64", "--sparsities", "0.2", "--methods", "static,random",
+        int code = SkipflowCli.execute("report", "--out", out.toString(), "--model", MODEL,
+                "--text", SHARED.resolve("data/tinystories-valid-sample.txt").toString(), "--artifacts", artifacts.toString(),
+                "--max-docs", "3", "--max-len", "64", "--sparsities", "0.2",
+                "--methods", "static,shortgpt,learned,exit,learned+exit", "--exit-thresholds", "1e9,-1e9",
                 "--speed-model", "none", "--device", "cpu");
         assertEquals(0, code);
         JsonNode r = new ObjectMapper().readTree(out.resolve("results.json").toFile());
-        assertEquals(3, r.get("points").size(), "dense + 2 methods x 1 sparsity");
-        JsonNode dense = r.get("points").get(0);
+        List<JsonNode> points = new ArrayList<>();
+        r.get("points").forEach(points::add);
+        // dense, static, shortgpt, learned, exit at its own threshold and at 2 swept ones, learned + exit
+        assertEquals(8, points.size(), r.toPrettyString());
+        JsonNode dense = points.get(0);
         assertEquals("dense", dense.get("method").asText());
         assertEquals(1.0, dense.get("agreement").asDouble());
-        for (int i = 1; i < 3; i++) {
-            JsonNode p = r.get("points").get(i);
+        for (JsonNode p : points.subList(1, points.size())) {
             assertEquals(dense.get("perplexity").asDouble(), p.get("densePerplexity").asDouble(), 1e-9);
-            assertTrue(p.get("savedFraction").asDouble() > 0.15, p.toString());
-            assertTrue(p.get("agreement").asDouble() < 1.0, p.toString());
+            assertTrue(p.get("speedup").asDouble() > 0, p.toString());
         }
+        JsonNode learned = points.get(3);
+        assertEquals("learned", learned.get("method").asText());
+        assertEquals(0.2, learned.get("skippedFraction").asDouble(), 0.03, learned.toString());
+        assertTrue(learned.get("agreement").asDouble() < 1.0, learned.toString());
+
+        // an exit classifier that never accepts is the dense model plus the cost of its probes
+        JsonNode never = points.get(5);
+        assertTrue(never.get("configuration").asText().startsWith("exit threshold 1.00e+09"), never.toString());
+        assertEquals(dense.get("perplexity").asDouble(), never.get("perplexity").asDouble(), 1e-9);
+        assertEquals(1.0, never.get("agreement").asDouble());
+        assertEquals(0.0, never.get("skippedFraction").asDouble());
+        assertTrue(never.get("savedFraction").asDouble() < 0, never.toString());
+        // one that always accepts stops every token at its first probe
+        JsonNode always = points.get(6);
+        assertTrue(always.get("skippedFraction").asDouble() > 0.1, always.toString());
+        assertTrue(always.get("agreement").asDouble() < 1.0, always.toString());
+
+        JsonNode both = points.get(7);
+        assertEquals("learned+exit", both.get("method").asText());
+        assertTrue(both.get("skippedFraction").asDouble() >= learned.get("skippedFraction").asDouble() - 1e-9, both.toString());
+
         assertTrue(r.get("machine").get("cores").asInt() >= 1);
+        assertTrue(r.get("artifacts").get("router-0.20.json").asText().startsWith("read from"), r.get("artifacts").toString());
         String md = Files.readString(out.resolve("RESULTS.md"));
         assertTrue(md.contains("Generated by `./skipflow report --out"), md);
-        assertTrue(md.contains("| static [0.2, 0.2, 0.2, 0.2, 0.2] |"), md);
+        assertTrue(md.contains("| static | static [0.20, 0.20, 0.20, 0.20, 0.20] |"), md);
+        assertTrue(md.contains("## Trained artifacts"), md);
         for (String plot : new String[] {"perplexity", "agreement", "speedup"}) {
             var image = ImageIO.read(out.resolve(plot + "-tinystories-valid-sample.png").toFile());
             assertTrue(image.getWidth() >= 800 && image.getHeight() >= 500, plot);
         }
+    }
+
+    @Test
+    void refusesMissingTextAndUnknownMethodBeforeWritingAnything() {
+        Path out = Path.of("target", "report-missing-" + System.nanoTime());
+        assertNotEquals(0, SkipflowCli.execute("report", "--out", out.toString(), "--model", MODEL,
+                "--text", "target/no-such-text.txt", "--speed-model", "none", "--methods", "static"));
+        assertNotEquals(0, SkipflowCli.execute("report", "--out", out.toString(), "--model", MODEL,
+                "--methods", "static,telepathy", "--speed-model", "none"));
+        assertFalse(Files.exists(out.resolve("results.json")));
     }
 }

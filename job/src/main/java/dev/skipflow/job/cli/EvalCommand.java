@@ -50,6 +50,16 @@ public final class EvalCommand implements Callable<Integer> {
             + "share whose skip leaves every position's top-1 unchanged, per block (slow: tokens x blocks passes per document).")
     boolean skipOracle;
 
+    @Option(names = "--oracle-sparsity", paramLabel = "S",
+            description = "With --skip-oracle: instead, run each document skipping the share S of its token-blocks whose "
+                    + "skip alone costs least (measured on that document): what a router that saw each token-block's "
+                    + "cost could reach.")
+    Double oracleSparsity;
+
+    @Option(names = "--decode", description = "Feed each document one token per decode step, as the job generates "
+            + "(teacher-forced), instead of one prefill: measures a router's decode decisions. Slower.")
+    boolean decode;
+
     @Option(names = "--exit-oracle", description = "Instead of perplexity: what a perfect early-exit classifier could "
             + "save, probing (final norm + LM head, charged) from each block on; agreement is 100% by construction.")
     boolean exitOracle;
@@ -75,7 +85,26 @@ public final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    private int oracleRouted(List<int[]> docs) throws Exception {
+        SkipOracle.Routed r;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
+                ProgressBar bar = Progress.bar("skip oracle", docs.size())) {
+            r = SkipOracle.routeByDamage(model, docs, oracleSparsity, bar::stepTo);
+        }
+        if (json) {
+            System.out.println(new ObjectMapper().writeValueAsString(r));
+        } else {
+            System.out.printf("skip oracle at %.0f%%: %.1f%% of token-blocks skipped, perplexity %.4f (dense %.4f), "
+                    + "top-1 agreement with dense %.2f%% on %d documents%n", 100 * oracleSparsity,
+                    100 * r.skippedFraction(), r.perplexity(), r.densePerplexity(), 100 * r.agreement(), docs.size());
+        }
+        return 0;
+    }
+
     private int oracle(List<int[]> docs) throws Exception {
+        if (oracleSparsity != null) {
+            return oracleRouted(docs);
+        }
         SkipOracle.Result r;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
                 ProgressBar bar = new ProgressBarBuilder().setTaskName("skip oracle").setInitialMax(docs.size())
@@ -146,10 +175,8 @@ public final class EvalCommand implements Callable<Integer> {
         }
         for (PerplexityEvaluator.VariantResult v : side.variants()) {
             Savings s = v.result().flops().savings();
-            long positions = s.tokenBlocksTotal() / layers;
             boolean exits = v.variant().exit() != null;
-            double exitedBlocks = exits ? positions * (layers - s.meanExitLayer()) : 0;
-            double layersSaved = (s.tokenBlocksSkipped() + exitedBlocks) / Math.max(1, s.tokenBlocksTotal());
+            double layersSaved = s.layersSavedFraction(layers);
             ObjectNode r = rows.addObject();
             r.put("name", v.variant().name());
             if (exits) {
@@ -190,6 +217,14 @@ public final class EvalCommand implements Callable<Integer> {
         if (docs.isEmpty()) {
             throw new IllegalArgumentException(text + " has no non-empty lines to evaluate");
         }
+        if (decode && (skipOracle || exitOracle || exitOptions.enabled())) {
+            throw new IllegalArgumentException("--decode measures a router (or dense) alone; drop --skip-oracle, "
+                    + "--exit-oracle and --exit");
+        }
+        if (oracleSparsity != null && (!skipOracle || !(oracleSparsity > 0 && oracleSparsity < 1))) {
+            throw new IllegalArgumentException("--oracle-sparsity goes with --skip-oracle and must be in (0, 1), got "
+                    + oracleSparsity);
+        }
         if (skipOracle) {
             return oracle(docs);
         }
@@ -206,7 +241,8 @@ public final class EvalCommand implements Callable<Integer> {
             routerName = router == null ? null : router.describe();
             try (ProgressBar bar = new ProgressBarBuilder().setTaskName("eval").setInitialMax(docs.size())
                     .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
-                c = new PerplexityEvaluator(model).compare(docs, router, bar::stepTo);
+                PerplexityEvaluator evaluator = new PerplexityEvaluator(model);
+                c = decode ? evaluator.compareDecode(docs, router, bar::stepTo) : evaluator.compare(docs, router, bar::stepTo);
             }
         }
         PerplexityEvaluator.Result r = c.dense();
@@ -219,6 +255,7 @@ public final class EvalCommand implements Callable<Integer> {
             o.put("maxLen", maxLen);
             o.put("documents", r.documents());
             o.put("predictedTokens", r.predictedTokens());
+            o.put("mode", decode ? "decode" : "prefill");
             o.put("nll", r.nll());
             o.put("perplexity", r.perplexity());
             o.put("denseFlops", s.denseFlops());
@@ -244,9 +281,9 @@ public final class EvalCommand implements Callable<Integer> {
             }
             System.out.println(m.writeValueAsString(o));
         } else {
-            System.out.printf("%s on %s: %d documents, %d predicted tokens, NLL %.4f, perplexity %.4f (%.1f s)%n",
-                    modelOptions.describeModel(), text, r.documents(), r.predictedTokens(), r.nll(), r.perplexity(),
-                    r.seconds());
+            System.out.printf("%s on %s: %d documents, %d predicted tokens%s, NLL %.4f, perplexity %.4f (%.1f s)%n",
+                    modelOptions.describeModel(), text, r.documents(), r.predictedTokens(),
+                    decode ? " (one decode step each)" : "", r.nll(), r.perplexity(), r.seconds());
             if (c.routed() != null) {
                 PerplexityEvaluator.Result a = c.routed();
                 Savings as = a.flops().savings();

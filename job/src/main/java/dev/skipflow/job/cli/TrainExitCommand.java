@@ -19,6 +19,9 @@ import picocli.CommandLine.Option;
                 + "FLOPs at --target-agreement on held-out documents, and writes the artifact for --exit.")
 public final class TrainExitCommand implements Callable<Integer> {
 
+    static final int DEFAULT_DOCS = 400;
+    static final int DEFAULT_MAX_LEN = 256;
+
     @Mixin
     ModelOptions modelOptions = new ModelOptions();
 
@@ -29,10 +32,10 @@ public final class TrainExitCommand implements Callable<Integer> {
             description = "Calibration text (default: ../shared/data/tinystories-train-sample.txt).")
     Path calibration;
 
-    @Option(names = "--docs", defaultValue = "400", description = "Calibration documents (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--docs", defaultValue = "" + DEFAULT_DOCS, description = "Calibration documents (default: ${DEFAULT-VALUE}).")
     int docs;
 
-    @Option(names = "--max-len", defaultValue = "256", description = "Tokens per document (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-len", defaultValue = "" + DEFAULT_MAX_LEN, description = "Tokens per document (default: ${DEFAULT-VALUE}).")
     int maxLen;
 
     @Option(names = "--held-out", defaultValue = "0.25",

@@ -3,24 +3,11 @@ package dev.skipflow.job.cli;
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.Documents;
-import dev.skipflow.model.eval.PerplexityEvaluator;
-import dev.skipflow.model.eval.SkipOracle;
-import dev.skipflow.model.routing.LearnedRouter;
 import dev.skipflow.model.routing.RouterArtifact;
-import dev.skipflow.model.routing.RouterTrainer;
-import dev.skipflow.model.routing.ScheduleSearch;
-import dev.skipflow.model.routing.SparsitySchedule;
-import dev.skipflow.model.routing.StaticRouter;
-import dev.skipflow.model.routing.TokenRouter;
+import dev.skipflow.model.training.RouterRecipe;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
-import java.util.function.Function;
-import java.util.function.IntConsumer;
-import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -110,104 +97,23 @@ public final class TrainRouterCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!(sparsity > 0 && sparsity < 1)) {
-            throw new IllegalArgumentException("--sparsity must be in (0, 1), got " + sparsity);
-        }
-        if (steps < 1 || docsPerStep < 1 || docs < 1 || searchDocs < 1) {
-            throw new IllegalArgumentException("--steps, --docs-per-step, --docs and --search-docs must be at least 1");
-        }
+        RouterRecipe.Guide g = switch (guide) {
+            case "oracle" -> RouterRecipe.Guide.ORACLE;
+            case "static" -> RouterRecipe.Guide.STATIC;
+            default -> throw new IllegalArgumentException("--guide must be oracle or static, got " + guide);
+        };
+        RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs,
+                searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, g,
+                oracleDocs, distillationWeight, seed);
         Path text = calibration != null ? calibration : ModelPaths.sharedData("tinystories-train-sample.txt");
-        List<int[]> all = Documents.read(text, modelOptions.tokenizer(), Math.max(maxLen, searchMaxLen), docs + searchDocs);
-        if (all.size() < 2) {
-            throw new IllegalArgumentException(text + " has fewer than 2 documents");
-        }
-        int held = Math.min(searchDocs, all.size() / 2);
-        List<int[]> scoring = all.subList(all.size() - held, all.size()).stream()
-                .map(d -> java.util.Arrays.copyOf(d, Math.min(d.length, searchMaxLen))).toList();
-        List<int[]> training = all.subList(0, all.size() - held).stream()
-                .map(d -> java.util.Arrays.copyOf(d, Math.min(d.length, maxLen))).toList();
+        List<int[]> all = Documents.read(text, modelOptions.tokenizer(), o.longestDocument(), o.documentsNeeded());
         RouterArtifact artifact;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
-            int layers = model.config().nLayers();
-            PerplexityEvaluator evaluator = new PerplexityEvaluator(model);
-            SparsitySchedule uniform = SparsitySchedule.uniform(sparsity, layers);
-            ScheduleSearch.Options search = new ScheduleSearch.Options(population, generations, Math.max(0.1, sparsity), seed);
-
-            SparsitySchedule searched = uniform;
-            if (schedule != null) {
-                if (schedule.length != layers) {
-                    throw new IllegalArgumentException("--schedule has " + schedule.length + " values; the model has " + layers + " blocks");
-                }
-                searched = new SparsitySchedule(schedule);
-                uniform = SparsitySchedule.uniform(searched.mean(), layers);
-            } else if (generations > 0) {
-                ScheduleSearch.Result r = search("search (static)", search, seeds(uniform), evaluator, scoring,
-                        StaticRouter::new);
-                searched = r.best();
-                log("schedule searched with the static router: %s, calibration perplexity %.3f (uniform %.3f)",
-                        searched, r.cost(), r.startCost());
-            }
-            List<float[][]> damage = null;
-            if (guide.equals("oracle")) {
-                training = training.subList(0, Math.min(oracleDocs, training.size()));
-                damage = new java.util.ArrayList<>();
-                try (ProgressBar bar = bar("skip oracle", training.size())) {
-                    for (int[] doc : training) {
-                        damage.add(SkipOracle.damage(model, doc));
-                        bar.step();
-                    }
-                }
-            } else if (!guide.equals("static")) {
-                throw new IllegalArgumentException("--guide must be oracle or static, got " + guide);
-            }
-            RouterArtifact trained;
-            try (ProgressBar bar = bar("train-router", steps)) {
-                trained = RouterTrainer.train(model, modelOptions.describeModel(), training, damage,
-                        new RouterTrainer.Options(searched, steps, learningRate, sparsityWeight, distillationWeight,
-                                docsPerStep, scheduleJitter, guideFraction, seed), bar::stepTo);
-            }
-            log("trained: %s", trained.training());
-            artifact = trained;
-            if (generations > 0 && schedule == null) {
-                RouterArtifact t = trained;
-                SparsitySchedule start = searched;
-                List<SparsitySchedule> seeds = new java.util.ArrayList<>(List.of(start));
-                seeds.addAll(seeds(uniform));
-                ScheduleSearch.Result r = search("refine (trained)", search, seeds, evaluator, scoring,
-                        s -> new LearnedRouter(t, s));
-                artifact = trained.withSchedule(r.best(), String.format(Locale.ROOT,
-                        "schedule searched with the static router, then refined with the trained one (%d + %d generations "
-                                + "of %d, on %d held-out calibration documents)", generations, generations, population, held));
-                log("schedule refined with the trained router: %s, calibration perplexity %.3f (searched schedule %.3f)",
-                        r.best(), r.cost(), r.startCost());
-            }
+            artifact = RouterRecipe.run(model, modelOptions.describeModel(), all, o, Progress::phase,
+                    line -> System.err.println("train-router: " + line));
         }
         artifact.save(out);
         System.out.println(out);
         return 0;
-    }
-
-    /** The uniform schedule first, then one concentrated on each block, so the search starts spread out. */
-    private static List<SparsitySchedule> seeds(SparsitySchedule uniform) {
-        List<SparsitySchedule> seeds = new java.util.ArrayList<>(List.of(uniform));
-        seeds.addAll(ScheduleSearch.corners(uniform.mean(), uniform.perLayer().length));
-        return seeds;
-    }
-
-    private static ScheduleSearch.Result search(String name, ScheduleSearch.Options o, List<SparsitySchedule> seeds,
-            PerplexityEvaluator evaluator, List<int[]> scoring, Function<SparsitySchedule, TokenRouter> router) {
-        try (ProgressBar bar = bar(name, o.evaluations())) {
-            IntConsumer progress = bar::stepTo;
-            return ScheduleSearch.search(seeds, s -> evaluator.evaluate(scoring, router.apply(s)).perplexity(), o, progress);
-        }
-    }
-
-    private static ProgressBar bar(String name, int max) {
-        return new ProgressBarBuilder().setTaskName(name).setInitialMax(max).setStyle(ProgressBarStyle.ASCII)
-                .setConsumer(Progress.stderrConsumer()).build();
-    }
-
-    private static void log(String format, Object... args) {
-        System.err.println("train-router: " + String.format(Locale.ROOT, format, args));
     }
 }

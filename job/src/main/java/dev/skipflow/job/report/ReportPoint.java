@@ -3,9 +3,9 @@ package dev.skipflow.job.report;
 /**
  * One measured configuration on one text, with the dense pass of the same run beside it.
  *
- * @param method dense, static, random, importance or shortgpt
- * @param targetSparsity the sparsity asked for (0 for dense)
- * @param skippedFraction token-blocks actually skipped
+ * @param method dense, static, random, importance, shortgpt, learned, exit or learned+exit
+ * @param targetSparsity the router's target sparsity (0 for dense and exit alone)
+ * @param skippedFraction token-blocks not run: skipped by the router or left after an early exit
  * @param speedup dense seconds / routed seconds, measured document by document in the same run
  */
 public record ReportPoint(String text, String method, String configuration, double targetSparsity, double perplexity,

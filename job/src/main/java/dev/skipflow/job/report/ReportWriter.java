@@ -23,28 +23,33 @@ public final class ReportWriter {
 
     private ReportWriter() {}
 
-    public static List<Path> write(Path out, Map<String, Object> machine, String command, List<ReportPoint> points,
-            List<SpeedPoint> speed) throws IOException {
+    /**
+     * @param artifacts trained artifacts the run used, by file name: where each came from and how it was trained
+     */
+    public static List<Path> write(Path out, Map<String, Object> machine, String command, Map<String, String> artifacts,
+            List<ReportPoint> points, List<SpeedPoint> speed) throws IOException {
         Files.createDirectories(out);
         List<Path> files = new ArrayList<>();
         ObjectMapper json = new ObjectMapper();
         ObjectNode root = json.createObjectNode();
         root.put("command", command);
         root.set("machine", json.valueToTree(machine));
+        root.set("artifacts", json.valueToTree(artifacts));
         root.set("points", json.valueToTree(points));
         root.set("speed", json.valueToTree(speed));
         Path results = out.resolve("results.json");
         json.writerWithDefaultPrettyPrinter().writeValue(results.toFile(), root);
         files.add(results);
-        files.add(markdown(out, machine, command, points, speed));
+        files.add(markdown(out, machine, command, artifacts, points, speed));
         for (String text : texts(points)) {
             String slug = slug(text);
-            files.add(plot(out.resolve("perplexity-" + slug + ".png"), "Perplexity vs compute saved: " + text,
-                    "Perplexity (log scale)", points, text, ReportPoint::perplexity, true, false));
-            files.add(plot(out.resolve("agreement-" + slug + ".png"), "Top-1 agreement with dense vs compute saved: " + text,
-                    "Top-1 agreement with dense (%)", points, text, p -> 100 * p.agreement(), false, false));
+            files.add(plot(out.resolve("perplexity-" + slug + ".png"), "Perplexity vs compute saved (Pareto front per method): "
+                    + text, "Perplexity (log scale, lower is better)", points, text, ReportPoint::perplexity, true, Shape.FRONT_LOW));
+            files.add(plot(out.resolve("agreement-" + slug + ".png"), "Top-1 agreement with dense vs compute saved (Pareto "
+                    + "front per method): " + text, "Top-1 agreement with dense (%)", points, text, p -> 100 * p.agreement(),
+                    false, Shape.FRONT_HIGH));
             files.add(plot(out.resolve("speedup-" + slug + ".png"), "Measured speed-up vs compute saved: " + text,
-                    "Wall-clock speed-up over dense (x)", points, text, ReportPoint::speedup, false, true));
+                    "Wall-clock speed-up over dense (x)", points, text, ReportPoint::speedup, false, Shape.SCATTER));
         }
         if (!speed.isEmpty()) {
             files.add(speedPlot(out.resolve("prefill-speedup-" + speed.get(0).model() + ".png"), speed));
@@ -68,8 +73,37 @@ public final class ReportWriter {
         double of(ReportPoint p);
     }
 
+    /** How a method's points are drawn: its Pareto front (lower or higher is better) as a line, or every point. */
+    enum Shape { FRONT_LOW, FRONT_HIGH, SCATTER }
+
+    /**
+     * The points no other point of the same set beats: at least as much saved and at least as good a metric,
+     * better in one. Sorted by saved compute.
+     */
+    static List<ReportPoint> front(List<ReportPoint> ps, Metric metric, boolean lowerIsBetter) {
+        List<ReportPoint> out = new ArrayList<>();
+        for (ReportPoint p : ps) {
+            boolean dominated = false;
+            for (ReportPoint q : ps) {
+                double mp = metric.of(p);
+                double mq = metric.of(q);
+                boolean asGood = lowerIsBetter ? mq <= mp : mq >= mp;
+                boolean better = q.savedFraction() > p.savedFraction() || (lowerIsBetter ? mq < mp : mq > mp);
+                if (q != p && q.savedFraction() >= p.savedFraction() && asGood && better) {
+                    dominated = true;
+                    break;
+                }
+            }
+            if (!dominated) {
+                out.add(p);
+            }
+        }
+        out.sort((a, b) -> Double.compare(a.savedFraction(), b.savedFraction()));
+        return out;
+    }
+
     private static Path plot(Path file, String title, String yTitle, List<ReportPoint> points, String text, Metric metric,
-            boolean logY, boolean ideal) throws IOException {
+            boolean logY, Shape shape) throws IOException {
         XYChart chart = new XYChartBuilder().width(900).height(560).title(title)
                 .xAxisTitle("FLOPs saved against dense (%)").yAxisTitle(yTitle).build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
@@ -81,16 +115,28 @@ public final class ReportWriter {
                 byMethod.computeIfAbsent(p.method(), k -> new ArrayList<>()).add(p);
             }
         }
+        double minSaved = 0;
+        double maxSaved = 0.4;
         for (var e : byMethod.entrySet()) {
             List<ReportPoint> ps = new ArrayList<>(e.getValue());
             ps.sort((a, b) -> Double.compare(a.savedFraction(), b.savedFraction()));
+            if (shape != Shape.SCATTER) {
+                ps = front(ps, metric, shape == Shape.FRONT_LOW);
+            }
+            for (ReportPoint p : ps) {
+                minSaved = Math.min(minSaved, p.savedFraction());
+                maxSaved = Math.max(maxSaved, p.savedFraction());
+            }
             double[] x = ps.stream().mapToDouble(p -> 100 * p.savedFraction()).toArray();
             double[] y = ps.stream().mapToDouble(metric::of).toArray();
             XYSeries s = chart.addSeries(e.getKey(), x, y);
             s.setMarker(SeriesMarkers.CIRCLE);
+            if (shape == Shape.SCATTER) {
+                s.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+            }
         }
-        if (ideal) {
-            addIdealSpeedup(chart);
+        if (shape == Shape.SCATTER) {
+            addIdealSpeedup(chart, minSaved, maxSaved);
         }
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
         return file;
@@ -106,24 +152,26 @@ public final class ReportWriter {
         double[] x = speed.stream().mapToDouble(s -> 100 * s.savedFraction()).toArray();
         double[] y = speed.stream().mapToDouble(SpeedPoint::speedup).toArray();
         chart.addSeries("measured (static router)", x, y).setMarker(SeriesMarkers.CIRCLE);
-        addIdealSpeedup(chart);
+        addIdealSpeedup(chart, 0, speed.stream().mapToDouble(SpeedPoint::savedFraction).max().orElse(0.4));
         BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
         return file;
     }
 
-    /** The speed-up that saved FLOPs alone would give, 1 / (1 - saved), for 0..40% saved. */
-    private static void addIdealSpeedup(XYChart chart) {
-        double[] x = new double[41];
-        double[] y = new double[41];
-        for (int i = 0; i <= 40; i++) {
-            x[i] = i;
-            y[i] = 1.0 / (1.0 - i / 100.0);
+    /** The speed-up that saved FLOPs alone would give, 1 / (1 - saved), over the plotted range of saved. */
+    private static void addIdealSpeedup(XYChart chart, double from, double to) {
+        int lo = (int) Math.floor(100 * from);
+        int hi = (int) Math.ceil(100 * Math.min(to, 0.95));
+        double[] x = new double[hi - lo + 1];
+        double[] y = new double[x.length];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = lo + i;
+            y[i] = 1.0 / (1.0 - x[i] / 100.0);
         }
         chart.addSeries("ideal 1/(1 - saved)", x, y).setMarker(SeriesMarkers.NONE);
     }
 
-    private static Path markdown(Path out, Map<String, Object> machine, String command, List<ReportPoint> points,
-            List<SpeedPoint> speed) throws IOException {
+    private static Path markdown(Path out, Map<String, Object> machine, String command, Map<String, String> artifacts,
+            List<ReportPoint> points, List<SpeedPoint> speed) throws IOException {
         StringBuilder md = new StringBuilder();
         md.append("# Savings report\n\n");
         md.append("Generated by `").append(command).append("`. Do not edit by hand: rerun the command.\n\n");
@@ -131,16 +179,28 @@ public final class ReportWriter {
         machine.forEach((k, v) -> md.append(k).append(" ").append(v).append("; "));
         md.append("\n\nEach row runs the dense pass and the configuration side by side, document by document, in one run. ")
                 .append("Agreement is the share of positions whose top-1 token equals dense's. FLOPs are counted analytically ")
-                .append("for what ran. Speed-up is dense seconds divided by routed seconds in the same run.\n");
+                .append("for what ran, net of exit probes, key/value propagation and the router. Token-blocks not run counts ")
+                .append("those a router skipped and those after an early exit. Speed-up is dense seconds divided by the ")
+                .append("configuration's seconds in the same run (the document-level passes interleave, so machine noise ")
+                .append("hits both alike).\n");
+        if (!artifacts.isEmpty()) {
+            md.append("\n## Trained artifacts\n\n")
+                    .append("`learned` rows use FTP's trained router for each target sparsity (`./skipflow train-router ")
+                    .append("--sparsity S` with its defaults), `exit` rows AdaInfer's exit classifier (`./skipflow ")
+                    .append("train-exit` with its defaults) at its own threshold and at each swept one. The report trains ")
+                    .append("those missing from its artifacts folder and reuses them afterwards.\n\n");
+            artifacts.forEach((file, how) -> md.append("- `").append(file).append("`: ").append(how).append("\n"));
+        }
         for (String text : texts(points)) {
             md.append("\n## ").append(text).append("\n\n");
-            md.append("| configuration | target sparsity | token-blocks skipped | FLOPs saved | perplexity | top-1 agreement | speed-up |\n");
-            md.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+            md.append("| method | configuration | target sparsity | token-blocks not run | FLOPs saved | perplexity | top-1 agreement | speed-up |\n");
+            md.append("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
             for (ReportPoint p : points) {
                 if (!p.text().equals(text)) {
                     continue;
                 }
-                md.append(String.format("| %s | %.2f | %.1f%% | %.1f%% | %s | %.1f%% | %.2fx |%n", p.configuration(),
+                md.append(String.format("| %s | %s | %.2f | %.1f%% | %.1f%% | %s | %.1f%% | %.2fx |%n", p.method(),
+                        p.configuration(),
                         p.targetSparsity(), 100 * p.skippedFraction(), 100 * p.savedFraction(), fmt(p.perplexity()),
                         100 * p.agreement(), p.speedup()));
             }

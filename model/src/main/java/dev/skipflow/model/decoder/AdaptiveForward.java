@@ -56,9 +56,11 @@ public final class AdaptiveForward {
         Arrays.fill(layersRun, layers);
         boolean[] exited = new boolean[n];
         int exitedCount = 0;
-        AttentionObserver observing = router instanceof AttentionObserver r && batch.isPrefill() ? r : null;
-        if (observing != null) {
-            observing.reset(n);
+        AttentionObserver observer = router instanceof AttentionObserver r ? r : null;
+        if (observer != null && batch.isPrefill()) {
+            observer.reset(n);
+        } else if (observer != null) {
+            observer.resetDecode(n);
         }
         for (int l = 0; l < layers; l++) {
             if (exitedCount > 0 && !exit.propagateKv()) {
@@ -77,12 +79,11 @@ public final class AdaptiveForward {
             boolean[] ran = keep(router, routable, l, active, positions, batch.isPrefill(), n);
             int[] run = rows(ran, true, n);
             if (run.length == n) {
-                x = model.block(l, x, batch, cache, observing == null ? null : p -> observing.observe(p, positions));
+                x = model.block(l, x, batch, cache, watch(observer, batch.isPrefill(), positions, run));
             } else if (run.length > 0) {
                 TokenBatch kept = batch.select(run);
                 NDIndex at = index(batch, run);
-                x.set(at, model.block(l, x.get(at), kept, cache,
-                        observing == null ? null : p -> observing.observe(p, kept.positions())));
+                x.set(at, model.block(l, x.get(at), kept, cache, watch(observer, batch.isPrefill(), kept.positions(), run)));
             }
             for (int i : active) {
                 Prefill.chargeBlock(flops, accounts[i], positions[i], ran[i], written[i], l);
@@ -152,13 +153,22 @@ public final class AdaptiveForward {
                 ran[i] |= routable != null && !routable[i];
             }
         } else {
-            boolean[] keep = router.keepDecode(layer, activePositions);
+            boolean[] keep = router.keepDecode(layer, activePositions, active);
             for (int j = 0; j < active.length; j++) {
                 int i = active[j];
                 ran[i] = keep == null || keep[j] || (routable != null && !routable[i]);
             }
         }
         return ran;
+    }
+
+    /** What hands a block's attention to the router, if it observes: a prefill's rows, or a decode step's. */
+    private static java.util.function.Consumer<NDArray> watch(AttentionObserver observer, boolean prefill,
+            int[] positions, int[] rows) {
+        if (observer == null) {
+            return null;
+        }
+        return prefill ? p -> observer.observe(p, positions) : p -> observer.observeDecode(p, positions, rows);
     }
 
     private static int[] probeRows(int[] active, boolean[] mayExit) {

@@ -6,6 +6,7 @@ import ai.djl.ndarray.index.NDIndex;
 import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.flops.FlopCounter;
+import dev.skipflow.model.routing.AttentionObserver;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.util.ArrayDeque;
@@ -226,13 +227,20 @@ public final class BatchEngine implements AutoCloseable {
         try (NDManager step = model.newStepManager()) {
             TokenBatch batch = TokenBatch.decode(model, step, slots, positions);
             NDArray x = model.embed(batch, tokens);
+            AttentionObserver observer = router instanceof AttentionObserver o ? o : null;
+            if (observer != null) {
+                observer.resetDecode(n);
+            }
             for (int l = 0; l < model.config().nLayers(); l++) {
                 int[] rows = decodeRows(l, positions);
                 if (rows == null) {
-                    x = model.block(l, x, batch, cache);
+                    int[] all = TokenRouter.all(n);
+                    x = model.block(l, x, batch, cache, observer == null ? null : p -> observer.observeDecode(p, positions, all));
                 } else if (rows.length > 0) {
                     NDIndex at = new NDIndex("{}", step.create(LlamaModel.toLongs(rows)));
-                    x.set(at, model.block(l, x.get(at), batch.select(rows), cache));
+                    TokenBatch kept = batch.select(rows);
+                    x.set(at, model.block(l, x.get(at), kept, cache,
+                            observer == null ? null : p -> observer.observeDecode(p, kept.positions(), rows)));
                 }
                 chargeDecode(l, rows);
             }
@@ -259,7 +267,7 @@ public final class BatchEngine implements AutoCloseable {
         if (router == null) {
             return null;
         }
-        boolean[] keep = router.keepDecode(layer, positions);
+        boolean[] keep = router.keepDecode(layer, positions, TokenRouter.all(positions.length));
         if (keep == null) {
             return null;
         }

@@ -211,8 +211,9 @@ public final class LlamaModel implements AutoCloseable {
     }
 
     /**
-     * The same, handing a prefill's attention probabilities {@code [kvHeads, rows, group, keys]} to
-     * {@code attention} (for routers that use attention-score importance); null for none.
+     * The same, handing the block's attention probabilities to {@code attention} (for routers that use
+     * attention-score importance); null for none. Their layout differs: {@code [kvHeads, rows, group, keys]} in a
+     * prefill, {@code [rows, kvHeads, group, keys]} in a decode step.
      */
     public NDArray block(int layer, NDArray x, TokenBatch batch, KvCache cache, Consumer<NDArray> attention) {
         Layer w = layers[layer];
@@ -290,7 +291,11 @@ public final class LlamaModel implements AutoCloseable {
         } else {
             // q [N, kvH, g, hd] against each row's own history [N, kvH, T, hd].
             NDArray scores = q.reshape(n, kvH, g, hd).matMul(keys.transpose(0, 1, 3, 2));
-            out = maskedSoftmax(scores, mask).matMul(values).reshape(n, d);
+            NDArray probs = maskedSoftmax(scores, mask);
+            if (observer != null) {
+                observer.accept(probs);
+            }
+            out = probs.matMul(values).reshape(n, d);
         }
         return out.matMul(w.wo());
     }

@@ -76,6 +76,78 @@ public final class SkipOracle {
         return out;
     }
 
+    /** Dense and oracle-routed totals over the documents, with top-1 agreement and the share of token-blocks skipped. */
+    public record Routed(double densePerplexity, double perplexity, double agreement, double skippedFraction) {}
+
+    /**
+     * What a router that knew each token-block's cost could keep: every document is measured with {@link #damage}
+     * and then run skipping its {@code sparsity} share of token-blocks with the least damage, jointly (the
+     * damages were measured one skip at a time, so this is an achievable point, not a bound).
+     */
+    public static Routed routeByDamage(LlamaModel model, List<int[]> docs, double sparsity, IntConsumer progress) {
+        PerplexityEvaluator evaluator = new PerplexityEvaluator(model);
+        double denseNll = 0;
+        double nll = 0;
+        double agree = 0;
+        long predicted = 0;
+        long skipped = 0;
+        long total = 0;
+        int done = 0;
+        for (int[] doc : docs) {
+            if (doc.length < 2) {
+                continue;
+            }
+            boolean[][] skip = cheapest(damage(model, doc), sparsity);
+            var c = evaluator.compare(List.of(doc), skipping(skip), i -> { });
+            denseNll += c.dense().nll();
+            nll += c.routed().nll();
+            agree += c.agreement() * c.dense().predictedTokens();
+            predicted += c.dense().predictedTokens();
+            skipped += c.routed().flops().savings().tokenBlocksSkipped();
+            total += c.routed().flops().savings().tokenBlocksTotal();
+            progress.accept(++done);
+        }
+        return new Routed(Math.exp(denseNll / predicted), Math.exp(nll / predicted), agree / predicted,
+                skipped / (double) total);
+    }
+
+    /** The {@code share} of (block, token) pairs with the least damage, as {@code [layers][n]} flags. */
+    static boolean[][] cheapest(float[][] damage, double share) {
+        int layers = damage.length;
+        int n = damage[0].length;
+        Integer[] order = new Integer[layers * n];
+        for (int i = 0; i < order.length; i++) {
+            order[i] = i;
+        }
+        java.util.Arrays.sort(order, (a, b) -> Float.compare(damage[a / n][a % n], damage[b / n][b % n]));
+        boolean[][] skip = new boolean[layers][n];
+        for (int i = 0; i < (int) Math.round(share * order.length); i++) {
+            skip[order[i] / n][order[i] % n] = true;
+        }
+        return skip;
+    }
+
+    private static TokenRouter skipping(boolean[][] skip) {
+        return new TokenRouter() {
+            @Override
+            public int[] keepPrefill(int layer, int[] positions) {
+                int[] rows = new int[positions.length];
+                int k = 0;
+                for (int i = 0; i < positions.length; i++) {
+                    if (!skip[layer][positions[i]]) {
+                        rows[k++] = i;
+                    }
+                }
+                return java.util.Arrays.copyOf(rows, k);
+            }
+
+            @Override
+            public String describe() {
+                return "skip oracle";
+            }
+        };
+    }
+
     private static double nll(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, FlopCounter counter) {
         try (NDManager step = model.newStepManager()) {
             cache.clearSlot(0);

@@ -1,13 +1,12 @@
 package dev.skipflow.model.exit;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.skipflow.model.ArtifactJson;
 import dev.skipflow.model.ModelFormatException;
 import dev.skipflow.model.decoder.LlamaModel;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -35,14 +34,8 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
     }
 
     public void save(Path file) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode o = json.createObjectNode();
-        o.put("format", FORMAT);
-        o.put("version", VERSION);
-        ObjectNode m = o.putObject("model");
-        m.put("fingerprint", modelFingerprint);
-        m.put("description", modelDescription);
-        m.put("layers", classifier.layers());
+        ObjectNode o = ArtifactJson.envelope(FORMAT, VERSION, modelFingerprint, modelDescription);
+        ((ObjectNode) o.get("model")).put("layers", classifier.layers());
         ArrayNode names = o.putArray("features");
         names.add("topProb");
         names.add("gap");
@@ -50,7 +43,7 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
             names.add("block" + l);
         }
         ObjectNode svm = o.putObject("svm");
-        svm.set("weights", json.valueToTree(classifier.weights()));
+        svm.set("weights", ArtifactJson.JSON.valueToTree(classifier.weights()));
         svm.put("bias", classifier.bias());
         o.put("threshold", classifier.threshold());
         ObjectNode probe = o.putObject("probe");
@@ -59,64 +52,26 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
         o.put("exitedKeysValues", classifier.propagateKv() ? "propagate" : "mask");
         o.put("targetAgreement", targetAgreement);
         o.put("training", training);
-        if (file.getParent() != null) {
-            Files.createDirectories(file.getParent());
-        }
-        json.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), o);
+        ArtifactJson.write(o, file);
     }
 
     public static ExitArtifact load(Path file) {
-        JsonNode o;
-        try {
-            o = new ObjectMapper().readTree(file.toFile());
-        } catch (IOException e) {
-            throw new ModelFormatException(file, "not a readable exit-classifier artifact (JSON): " + e.getMessage(), e);
-        }
-        if (o == null || !FORMAT.equals(o.path("format").asText())) {
-            throw new ModelFormatException(file, "not an exit-classifier artifact (\"format\" is not \"" + FORMAT
-                    + "\"; train one with ./skipflow train-exit)");
-        }
-        if (o.path("version").asInt(-1) != VERSION) {
-            throw new ModelFormatException(file, "exit-classifier artifact version " + o.path("version")
-                    + "; this build reads " + VERSION);
-        }
+        String what = "exit-classifier artifact";
+        JsonNode o = ArtifactJson.read(ArtifactJson.readText(file, what), file, FORMAT, VERSION, what,
+                "; train one with ./skipflow train-exit");
         try {
             JsonNode m = o.path("model");
             JsonNode svm = o.path("svm");
             JsonNode probe = o.path("probe");
-            ExitClassifier c = new ExitClassifier(number(m, "layers").intValue(), floats(svm.path("weights")),
-                    number(svm, "bias").floatValue(), number(o, "threshold").doubleValue(),
-                    number(probe, "minLayer").intValue(), number(probe, "every").intValue(),
+            ExitClassifier c = new ExitClassifier(ArtifactJson.number(m, "layers").intValue(),
+                    ArtifactJson.floats(svm.path("weights"), "svm.weights"),
+                    ArtifactJson.number(svm, "bias").floatValue(), ArtifactJson.number(o, "threshold").doubleValue(),
+                    ArtifactJson.number(probe, "minLayer").intValue(), ArtifactJson.number(probe, "every").intValue(),
                     !"mask".equals(o.path("exitedKeysValues").asText("propagate")));
-            if (!m.path("fingerprint").isTextual()) {
-                throw new IllegalArgumentException("missing model.fingerprint");
-            }
             return new ExitArtifact(m.path("fingerprint").asText(), m.path("description").asText(), c,
                     o.path("targetAgreement").asDouble(), o.path("training").asText());
         } catch (IllegalArgumentException e) {
-            throw new ModelFormatException(file, "malformed exit-classifier artifact: " + e.getMessage(), e);
+            throw new ModelFormatException(file, "malformed " + what + ": " + e.getMessage(), e);
         }
-    }
-
-    private static JsonNode number(JsonNode parent, String field) {
-        JsonNode n = parent.path(field);
-        if (!n.isNumber()) {
-            throw new IllegalArgumentException("missing or non-numeric \"" + field + "\"");
-        }
-        return n;
-    }
-
-    private static float[] floats(JsonNode a) {
-        if (!a.isArray()) {
-            throw new IllegalArgumentException("svm.weights is not an array of numbers");
-        }
-        float[] out = new float[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            if (!a.get(i).isNumber()) {
-                throw new IllegalArgumentException("svm.weights[" + i + "] is not a number");
-            }
-            out[i] = (float) a.get(i).asDouble();
-        }
-        return out;
     }
 }

@@ -56,6 +56,11 @@ public final class ExitTrainer {
                 throw new IllegalArgumentException("--c must be positive and --positive-weight non-negative");
             }
         }
+
+        /** train-exit's defaults: 99% agreement on a quarter held out, C = 1, balanced, policy by measurement. */
+        public static Options defaults() {
+            return new Options(0.99, 0.25, 1, 0, -1, 0);
+        }
     }
 
     /** One policy's simulated result on held-out data at its chosen threshold. */

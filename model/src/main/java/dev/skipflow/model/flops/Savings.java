@@ -14,4 +14,16 @@ public record Savings(
         double meanExitLayer) {
 
     public static final Savings NONE = new Savings(0, 0, 0, 0, 0, 0, 0);
+
+    /**
+     * Token-blocks not run, skipped by a router or after an early exit, as a share of all ("layers saved" in
+     * AdaInfer's terms). {@code meanExitLayer} averages over every token, exited or not.
+     */
+    public double layersSavedFraction(int layers) {
+        if (tokenBlocksTotal == 0) {
+            return 0;
+        }
+        double exited = earlyExitTokens > 0 ? tokenBlocksTotal / (double) layers * (layers - meanExitLayer) : 0;
+        return (tokenBlocksSkipped + exited) / tokenBlocksTotal;
+    }
 }

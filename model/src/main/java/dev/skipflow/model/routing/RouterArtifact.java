@@ -1,12 +1,11 @@
 package dev.skipflow.model.routing;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.skipflow.model.ArtifactJson;
 import dev.skipflow.model.ModelFormatException;
 import dev.skipflow.model.decoder.LlamaModel;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -14,7 +13,7 @@ import java.nio.file.Path;
  * fingerprint of the model it was trained for (it is refused for any other).
  */
 public record RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule,
-        float[] w1, float[] b1, float[] w2, float b2, String training) {
+        float[] w1, float[] b1, float[] w2, float b2, String training, double[] decodeThresholds) {
 
     public static final String FORMAT = "skipflow-router";
     public static final int VERSION = 1;
@@ -24,9 +23,30 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         if (w1.length != RouterFeatures.COUNT * HIDDEN || b1.length != HIDDEN || w2.length != HIDDEN) {
             throw new IllegalArgumentException("router weights have the wrong shapes");
         }
+        if (decodeThresholds != null && decodeThresholds.length != schedule.perLayer().length) {
+            throw new IllegalArgumentException("decode thresholds must have one value per block");
+        }
     }
 
-    /** The same router with another schedule (after the schedule search), noting how it was found. */
+    /** Without decode thresholds: a decoding token skips a block with nonzero sparsity when its score is below 0. */
+    public RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule, float[] w1,
+            float[] b1, float[] w2, float b2, String training) {
+        this(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training, null);
+    }
+
+    /**
+     * The same router with per-block score thresholds for decode, calibrated for this schedule
+     * ({@link DecodeCalibration}).
+     */
+    public RouterArtifact withDecodeThresholds(double[] thresholds, String note) {
+        return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training + "; " + note,
+                thresholds);
+    }
+
+    /**
+     * The same router with another schedule (after the schedule search), noting how it was found. Decode
+     * thresholds belong to the old schedule and are dropped.
+     */
     public RouterArtifact withSchedule(SparsitySchedule newSchedule, String note) {
         return new RouterArtifact(modelFingerprint, modelDescription, newSchedule, w1, b1, w2, b2, training + "; " + note);
     }
@@ -62,81 +82,43 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
     }
 
     public void save(Path file) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode o = json.createObjectNode();
-        o.put("format", FORMAT);
-        o.put("version", VERSION);
-        ObjectNode m = o.putObject("model");
-        m.put("fingerprint", modelFingerprint);
-        m.put("description", modelDescription);
-        o.set("schedule", json.valueToTree(schedule.perLayer()));
+        ObjectNode o = ArtifactJson.envelope(FORMAT, VERSION, modelFingerprint, modelDescription);
+        o.set("schedule", ArtifactJson.JSON.valueToTree(schedule.perLayer()));
         ObjectNode mlp = o.putObject("mlp");
         mlp.put("inputs", RouterFeatures.COUNT);
         mlp.put("hidden", HIDDEN);
-        mlp.set("w1", json.valueToTree(w1));
-        mlp.set("b1", json.valueToTree(b1));
-        mlp.set("w2", json.valueToTree(w2));
+        mlp.set("w1", ArtifactJson.JSON.valueToTree(w1));
+        mlp.set("b1", ArtifactJson.JSON.valueToTree(b1));
+        mlp.set("w2", ArtifactJson.JSON.valueToTree(w2));
         mlp.put("b2", b2);
         o.put("training", training);
-        if (file.getParent() != null) {
-            Files.createDirectories(file.getParent());
+        if (decodeThresholds != null) {
+            o.set("decodeThresholds", ArtifactJson.JSON.valueToTree(decodeThresholds));
         }
-        json.writerWithDefaultPrettyPrinter().writeValue(file.toFile(), o);
+        ArtifactJson.write(o, file);
     }
 
     public static RouterArtifact load(Path file) {
-        String text;
-        try {
-            text = Files.readString(file);
-        } catch (IOException e) {
-            throw new ModelFormatException(file, "cannot read the router artifact: " + e.getMessage(), e);
-        }
-        return parse(text, file);
+        return parse(ArtifactJson.readText(file, "router artifact"), file);
     }
 
     /** Parses an artifact's JSON text; {@code source} names it in errors. */
     public static RouterArtifact parse(String text, Path source) {
-        JsonNode o;
-        try {
-            o = new ObjectMapper().readTree(text);
-        } catch (IOException e) {
-            throw new ModelFormatException(source, "not a readable router artifact (JSON): " + e.getMessage(), e);
-        }
-        if (o == null || !FORMAT.equals(o.path("format").asText())) {
-            throw new ModelFormatException(source, "not a router artifact (\"format\" is not \"" + FORMAT + "\")");
-        }
-        if (o.path("version").asInt(-1) != VERSION) {
-            throw new ModelFormatException(source, "router artifact version " + o.path("version") + "; this build reads " + VERSION);
-        }
+        JsonNode o = ArtifactJson.read(text, source, FORMAT, VERSION, "router artifact",
+                "; train one with ./skipflow train-router");
         try {
             JsonNode mlp = o.path("mlp");
+            double[] schedule = ArtifactJson.doubles(o.path("schedule"), "schedule");
+            if (schedule.length == 0) {
+                throw new IllegalArgumentException("the schedule is empty");
+            }
             return new RouterArtifact(o.path("model").path("fingerprint").asText(), o.path("model").path("description").asText(),
-                    new SparsitySchedule(doubles(o.path("schedule"))), floats(mlp.path("w1")), floats(mlp.path("b1")),
-                    floats(mlp.path("w2")), (float) mlp.path("b2").asDouble(), o.path("training").asText());
+                    new SparsitySchedule(schedule), ArtifactJson.floats(mlp.path("w1"), "mlp.w1"),
+                    ArtifactJson.floats(mlp.path("b1"), "mlp.b1"), ArtifactJson.floats(mlp.path("w2"), "mlp.w2"),
+                    ArtifactJson.number(mlp, "b2").floatValue(), o.path("training").asText(),
+                    o.has("decodeThresholds") ? ArtifactJson.doubles(o.path("decodeThresholds"), "decodeThresholds") : null);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(source, "malformed router artifact: " + e.getMessage(), e);
         }
-    }
-
-    private static float[] floats(JsonNode a) {
-        if (!a.isArray()) {
-            throw new IllegalArgumentException("expected an array of numbers");
-        }
-        float[] out = new float[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) a.get(i).asDouble();
-        }
-        return out;
-    }
-
-    private static double[] doubles(JsonNode a) {
-        if (!a.isArray() || a.isEmpty()) {
-            throw new IllegalArgumentException("expected a non-empty schedule");
-        }
-        double[] out = new double[a.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = a.get(i).asDouble();
-        }
-        return out;
     }
 }

@@ -51,4 +51,35 @@ public final class RouterFeatures {
         }
         return out;
     }
+
+    /**
+     * Importance and rank of the newest token of a sequence (a decoding token) at {@code position}, from its own
+     * query row of attention summed over {@code heads} heads, {@code row[offset + key]}: importance = the attention
+     * it paid itself, per head, times the sequence length (what a prefill gives its last token); rank = the share
+     * of earlier keys it attended less than itself (the prefill rank needs every token's received attention, which
+     * a decode step does not compute; its own row is the one sample of it at hand).
+     *
+     * @return {importance, rank}
+     */
+    public static float[] newest(float[] row, int offset, int position, int heads) {
+        float self = row[offset + position];
+        int below = 0;
+        for (int t = 0; t < position; t++) {
+            below += row[offset + t] < self ? 1 : 0;
+        }
+        return new float[] {self / heads * (position + 1), position == 0 ? 0.5f : below / (float) position};
+    }
+
+    /**
+     * Writes a decoding token's four factors into row {@code i} of {@code f}: relative position 1 (it is the
+     * newest), and importance and rank from {@link #newest}, or the neutral 1 and 0.5 when no block has been
+     * observed yet (NaN), as before a prefill's first block.
+     */
+    public static void ofNewest(float[] f, int i, float importance, float rank, double sparsity) {
+        boolean seen = !Float.isNaN(importance);
+        f[i * COUNT] = 1f;
+        f[i * COUNT + 1] = seen ? Math.min(importance, 20f) : 1f;
+        f[i * COUNT + 2] = seen ? rank : 0.5f;
+        f[i * COUNT + 3] = (float) sparsity;
+    }
 }

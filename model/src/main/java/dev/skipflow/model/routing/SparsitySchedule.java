@@ -35,6 +35,11 @@ public record SparsitySchedule(double[] perLayer) {
 
     @Override
     public String toString() {
-        return Arrays.toString(perLayer);
+        // two decimals: searched schedules are arbitrary doubles and the report names configurations by them
+        StringBuilder b = new StringBuilder("[");
+        for (int i = 0; i < perLayer.length; i++) {
+            b.append(i == 0 ? "" : ", ").append(String.format(java.util.Locale.ROOT, "%.2f", perLayer[i]));
+        }
+        return b.append(']').toString();
     }
 }

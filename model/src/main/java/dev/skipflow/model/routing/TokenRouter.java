@@ -17,6 +17,14 @@ public interface TokenRouter {
         return null;
     }
 
+    /**
+     * The same, with each row's index in the step's batch ({@code rows}), for routers that carry what they
+     * observed of a row from block to block within a decode step.
+     */
+    default boolean[] keepDecode(int layer, int[] positions, int[] rows) {
+        return keepDecode(layer, positions);
+    }
+
     /** Short description for reports. */
     String describe();
 

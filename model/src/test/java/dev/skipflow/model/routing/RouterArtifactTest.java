@@ -31,10 +31,12 @@ class RouterArtifactTest {
                 TestModels.tokenizer(), 32, 8);
         RouterArtifact a = RouterTrainer.train(model, "stories260K", docs, null,
                 new RouterTrainer.Options(SparsitySchedule.uniform(0.25, 5), 10, 0.01f, 2f, 1f, 2, 0.1, 0.2, 3L), i -> { });
+        a = a.withDecodeThresholds(new double[] {-Double.MAX_VALUE, 0.5, 1, -2, Double.MAX_VALUE}, "test thresholds");
         Path file = dir.resolve("router.json");
         a.save(file);
         RouterArtifact b = RouterArtifact.load(file);
         assertArrayEquals(a.w1(), b.w1());
+        assertArrayEquals(a.decodeThresholds(), b.decodeThresholds());
         assertEquals(a.modelFingerprint(), model.fingerprint());
         LearnedRouter router = b.routerFor(model, file);
         router.reset(20);

@@ -1,0 +1,186 @@
+package dev.skipflow.model.training;
+
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.eval.PerplexityEvaluator;
+import dev.skipflow.model.eval.SkipOracle;
+import dev.skipflow.model.routing.DecodeCalibration;
+import dev.skipflow.model.routing.LearnedRouter;
+import dev.skipflow.model.routing.RouterArtifact;
+import dev.skipflow.model.routing.RouterTrainer;
+import dev.skipflow.model.routing.ScheduleSearch;
+import dev.skipflow.model.routing.SparsitySchedule;
+import dev.skipflow.model.routing.StaticRouter;
+import dev.skipflow.model.routing.TokenRouter;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import java.util.function.IntConsumer;
+
+/**
+ * FTP's whole recipe for one target sparsity, as {@code train-router} and {@code report} run it:
+ * <ol>
+ *   <li>a genetic search of the per-block schedule with the static router;</li>
+ *   <li>the skip oracle's damage on the training documents, when the guide is the oracle;</li>
+ *   <li>training the router on the searched schedule ({@link RouterTrainer});</li>
+ *   <li>refining the schedule with the trained router;</li>
+ *   <li>calibrating the decode thresholds for the final schedule ({@link DecodeCalibration}).</li>
+ * </ol>
+ * Candidates are scored on held-out calibration documents (the last {@code searchDocs}), never on evaluation text.
+ */
+public final class RouterRecipe {
+
+    /** What a guide loss leads toward. */
+    public enum Guide { ORACLE, STATIC }
+
+    /**
+     * The recipe's settings; {@link #defaults(double)} are {@code train-router}'s defaults.
+     *
+     * @param schedule a fixed per-block schedule to train with (no search), or null
+     * @param searchMaxLen tokens per scoring document: as long as the texts that will be served
+     * @param oracleDocs with {@link Guide#ORACLE}, training documents measured token-block by token-block
+     */
+    public record Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
+            int searchDocs, int searchMaxLen, int population, int generations, float learningRate, float sparsityWeight,
+            double scheduleJitter, double guideFraction, Guide guide, int oracleDocs, float distillationWeight,
+            long seed) {
+
+        public Options {
+            if (!(sparsity > 0 && sparsity < 1)) {
+                throw new IllegalArgumentException("sparsity must be in (0, 1), got " + sparsity);
+            }
+            if (steps < 1 || docsPerStep < 1 || docs < 1 || searchDocs < 1) {
+                throw new IllegalArgumentException("steps, docs per step, docs and search docs must be at least 1");
+            }
+        }
+
+        public static Options defaults(double sparsity) {
+            return new Options(sparsity, null, 300, 4, 64, 256, 32, 256, 16, 10, 0.01f, 1f, 0.1, 1, Guide.ORACLE, 48,
+                    0f, 7L);
+        }
+
+        /** A short recipe for smoke runs ({@code report --quick}): fewer steps, documents and generations. */
+        public Options quick() {
+            return new Options(sparsity, schedule, Math.min(steps, 60), docsPerStep, maxLen, Math.min(docs, 64),
+                    Math.min(searchDocs, 8), searchMaxLen, Math.min(population, 8), Math.min(generations, 2), learningRate,
+                    sparsityWeight, scheduleJitter, guideFraction, guide, Math.min(oracleDocs, 12), distillationWeight,
+                    seed);
+        }
+
+        /** Calibration documents to read, each at most this long. */
+        public int documentsNeeded() {
+            return docs + searchDocs;
+        }
+
+        public int longestDocument() {
+            return Math.max(maxLen, searchMaxLen);
+        }
+    }
+
+    /** A named stage with a known amount of work, told how much is done; closed when the stage ends. */
+    public interface Phase extends IntConsumer, AutoCloseable {
+        @Override
+        void close();
+    }
+
+    /** Opens one {@link Phase} per stage, e.g. a progress bar. */
+    public interface Phases {
+        Phase open(String name, int total);
+    }
+
+    private RouterRecipe() {}
+
+    /**
+     * @param calibration documents read with {@link Options#longestDocument()} tokens, {@link Options#documentsNeeded()}
+     *     of them (fewer is fine down to 2)
+     * @param log one line per finding (searched schedule, training summary)
+     */
+    public static RouterArtifact run(LlamaModel model, String modelDescription, List<int[]> calibration, Options o,
+            Phases phases, Consumer<String> log) {
+        if (calibration.size() < 2) {
+            throw new IllegalArgumentException("calibration text has fewer than 2 documents");
+        }
+        int held = Math.min(o.searchDocs(), calibration.size() / 2);
+        List<int[]> scoring = calibration.subList(calibration.size() - held, calibration.size()).stream()
+                .map(d -> Arrays.copyOf(d, Math.min(d.length, o.searchMaxLen()))).toList();
+        List<int[]> training = calibration.subList(0, calibration.size() - held).stream()
+                .map(d -> Arrays.copyOf(d, Math.min(d.length, o.maxLen()))).toList();
+        int layers = model.config().nLayers();
+        PerplexityEvaluator evaluator = new PerplexityEvaluator(model);
+        SparsitySchedule uniform = SparsitySchedule.uniform(o.sparsity(), layers);
+        ScheduleSearch.Options search = new ScheduleSearch.Options(o.population(), o.generations(),
+                Math.max(0.1, o.sparsity()), o.seed());
+
+        SparsitySchedule searched = uniform;
+        if (o.schedule() != null) {
+            if (o.schedule().length != layers) {
+                throw new IllegalArgumentException("the schedule has " + o.schedule().length + " values; the model has "
+                        + layers + " blocks");
+            }
+            searched = new SparsitySchedule(o.schedule());
+            uniform = SparsitySchedule.uniform(searched.mean(), layers);
+        } else if (o.generations() > 0) {
+            ScheduleSearch.Result r = search(phases, "search (static)", search, seeds(uniform), evaluator, scoring,
+                    StaticRouter::new);
+            searched = r.best();
+            log.accept(String.format(Locale.ROOT, "schedule searched with the static router: %s, calibration perplexity "
+                    + "%.3f (uniform %.3f)", searched, r.cost(), r.startCost()));
+        }
+        List<float[][]> damage = null;
+        if (o.guide() == Guide.ORACLE) {
+            training = training.subList(0, Math.min(o.oracleDocs(), training.size()));
+            damage = new ArrayList<>();
+            try (Phase phase = phases.open("skip oracle", training.size())) {
+                for (int[] doc : training) {
+                    damage.add(SkipOracle.damage(model, doc));
+                    phase.accept(damage.size());
+                }
+            }
+        }
+        RouterArtifact trained;
+        try (Phase phase = phases.open("train-router", o.steps())) {
+            trained = RouterTrainer.train(model, modelDescription, training, damage,
+                    new RouterTrainer.Options(searched, o.steps(), o.learningRate(), o.sparsityWeight(),
+                            o.distillationWeight(), o.docsPerStep(), o.scheduleJitter(), o.guideFraction(), o.seed()),
+                    phase);
+        }
+        log.accept("trained: " + trained.training());
+        if (o.generations() == 0 || o.schedule() != null) {
+            return calibrated(model, trained, scoring, log);
+        }
+        List<SparsitySchedule> refineSeeds = new ArrayList<>(List.of(searched));
+        refineSeeds.addAll(seeds(uniform));
+        ScheduleSearch.Result r = search(phases, "refine (trained)", search, refineSeeds, evaluator, scoring,
+                s -> new LearnedRouter(trained, s));
+        log.accept(String.format(Locale.ROOT, "schedule refined with the trained router: %s, calibration perplexity %.3f "
+                + "(searched schedule %.3f)", r.best(), r.cost(), r.startCost()));
+        return calibrated(model, trained.withSchedule(r.best(), String.format(Locale.ROOT,
+                "schedule searched with the static router, then refined with the trained one (%d + %d generations of %d, "
+                        + "on %d held-out calibration documents)", o.generations(), o.generations(), o.population(), held)),
+                scoring, log);
+    }
+
+    /** Adds decode thresholds for the final schedule, calibrated on the held-out documents. */
+    private static RouterArtifact calibrated(LlamaModel model, RouterArtifact a, List<int[]> scoring, Consumer<String> log) {
+        double[] t = DecodeCalibration.thresholds(model, a, scoring);
+        log.accept("decode thresholds per block: " + Arrays.toString(t));
+        return a.withDecodeThresholds(t, "decode thresholds calibrated on " + scoring.size() + " held-out documents");
+    }
+
+    /** The uniform schedule first, then one concentrated on each block, so the search starts spread out. */
+    private static List<SparsitySchedule> seeds(SparsitySchedule uniform) {
+        List<SparsitySchedule> seeds = new ArrayList<>(List.of(uniform));
+        seeds.addAll(ScheduleSearch.corners(uniform.mean(), uniform.perLayer().length));
+        return seeds;
+    }
+
+    private static ScheduleSearch.Result search(Phases phases, String name, ScheduleSearch.Options o,
+            List<SparsitySchedule> seeds, PerplexityEvaluator evaluator, List<int[]> scoring,
+            Function<SparsitySchedule, TokenRouter> router) {
+        try (Phase phase = phases.open(name, o.evaluations())) {
+            return ScheduleSearch.search(seeds, s -> evaluator.evaluate(scoring, router.apply(s)).perplexity(), o, phase);
+        }
+    }
+}

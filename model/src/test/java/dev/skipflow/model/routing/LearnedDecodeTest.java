@@ -1,0 +1,91 @@
+package dev.skipflow.model.routing;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.skipflow.model.TestModels;
+import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.eval.PerplexityEvaluator;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The learned router in decode: one token per step, skipping a block when its score is below 0. */
+class LearnedDecodeTest {
+
+    static final List<int[]> DOCS = Documents.read(TestModels.shared().resolve("data/tinystories-valid-sample.txt"),
+            TestModels.tokenizer(), 48, 3);
+
+    /** An MLP whose score is {@code bias} whatever the factors (all weights 0). */
+    static LearnedRouter constant(LlamaModel model, float bias, double... schedule) {
+        return new RouterArtifact(model.fingerprint(), "test", new SparsitySchedule(schedule),
+                new float[RouterFeatures.COUNT * RouterArtifact.HIDDEN], new float[RouterArtifact.HIDDEN],
+                new float[RouterArtifact.HIDDEN], bias, "constant").routerFor(model, null);
+    }
+
+    @Test
+    void denseDecodingScoresLikeOnePrefill() {
+        LlamaModel model = TestModels.model();
+        var evaluator = new PerplexityEvaluator(model);
+        var decoded = evaluator.compareDecode(DOCS, null, i -> { }).dense();
+        var prefilled = evaluator.evaluate(DOCS, i -> { });
+        assertEquals(prefilled.predictedTokens(), decoded.predictedTokens());
+        assertEquals(prefilled.nll(), decoded.nll(), 1e-4 * prefilled.nll());
+    }
+
+    @Test
+    void aTokenScoredBelowZeroSkipsEveryBlockWithSparsityAndNoOther() {
+        LlamaModel model = TestModels.model();
+        var evaluator = new PerplexityEvaluator(model);
+        int layers = model.config().nLayers();
+        // skipping block 2 for every decoding token is exactly removing block 2 in decode
+        var learned = evaluator.compareDecode(DOCS, constant(model, -1f, 0, 0, 0.3, 0, 0), i -> { });
+        var removed = evaluator.compareDecode(DOCS, new BlockRemoval(layers, 2), i -> { });
+        assertEquals(removed.routed().nll(), learned.routed().nll(), 1e-9);
+        assertEquals(removed.agreement(), learned.agreement(), 1e-12);
+        var s = learned.routed().flops().savings();
+        assertEquals(s.tokenBlocksTotal() / layers, s.tokenBlocksSkipped(), "one block of five skipped, every token");
+        assertEquals(removed.routed().flops().savings().executedFlops(), s.executedFlops());
+        assertTrue(learned.agreement() < 1.0);
+
+        // a score of 0 or above keeps every token in every block: the dense result, at the dense cost
+        var kept = evaluator.compareDecode(DOCS, constant(model, 0f, 0.5, 0.5, 0.5, 0.5, 0.5), i -> { });
+        assertEquals(kept.dense().nll(), kept.routed().nll(), 1e-9);
+        assertEquals(1.0, kept.agreement());
+        assertEquals(0, kept.routed().flops().savings().tokenBlocksSkipped());
+    }
+
+    @Test
+    void calibratedThresholdsSkipTheScheduleShareInDecode() {
+        LlamaModel model = TestModels.model();
+        // score = the importance factor (hidden unit 0 passes it through): tokens paying themselves little attention skip
+        float[] w1 = new float[RouterFeatures.COUNT * RouterArtifact.HIDDEN];
+        float[] w2 = new float[RouterArtifact.HIDDEN];
+        w1[RouterArtifact.HIDDEN] = 1f;
+        w2[0] = 1f;
+        RouterArtifact plain = new RouterArtifact(model.fingerprint(), "test", new SparsitySchedule(new double[] {0, 0.5, 0.5, 0.5, 0}),
+                w1, new float[RouterArtifact.HIDDEN], w2, 0f, "importance");
+        double[] t = DecodeCalibration.thresholds(model, plain, DOCS);
+        assertEquals(-Double.MAX_VALUE, t[0]);
+        assertEquals(-Double.MAX_VALUE, t[4]);
+        for (int l = 1; l < 4; l++) {
+            assertTrue(t[l] > 0 && t[l] < 20, "a cut inside the importance range: " + t[l]);
+        }
+        RouterArtifact calibrated = plain.withDecodeThresholds(t, "calibrated");
+        var r = new PerplexityEvaluator(model).compareDecode(DOCS, calibrated.routerFor(model, null), i -> { });
+        var s = r.routed().flops().savings();
+        double skipped = s.tokenBlocksSkipped() / (double) s.tokenBlocksTotal();
+        assertEquals(0.3, skipped, 0.05, "three blocks of five at 50%");
+        // with the sign rule instead, every token scores >= 0 and nothing is skipped
+        var unsigned = new PerplexityEvaluator(model).compareDecode(DOCS, plain.routerFor(model, null), i -> { });
+        assertEquals(0, unsigned.routed().flops().savings().tokenBlocksSkipped());
+    }
+
+    @Test
+    void quantileCutLeavesTheShareBelow() {
+        float[] scores = {5, 1, 4, 2, 3};
+        assertEquals(2.5, DecodeCalibration.quantileCut(scores, 0.4));
+        assertEquals(-Double.MAX_VALUE, DecodeCalibration.quantileCut(scores, 0));
+        assertEquals(Double.MAX_VALUE, DecodeCalibration.quantileCut(scores, 1));
+    }
+}
