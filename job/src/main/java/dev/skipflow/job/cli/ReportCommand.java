@@ -189,7 +189,7 @@ public final class ReportCommand implements Callable<Integer> {
                         points.add(new ReportPoint(name, c.method(), v.variant().name(), c.sparsity(),
                                 v.result().perplexity(), dense.perplexity(), v.agreement(), sv.savedFraction(),
                                 sv.layersSavedFraction(layers), v.result().seconds(), dense.seconds(),
-                                dense.seconds() / v.result().seconds(), tokens(v.result()) / v.result().seconds()));
+                                v.medianSpeedup(), tokens(v.result()) / v.result().seconds()));
                     }
                 }
                 if (measureSpeed) {
@@ -197,7 +197,7 @@ public final class ReportCommand implements Callable<Integer> {
                         for (double s : sweep) {
                             bar.setExtraMessage(speedModel + " prefill, static " + s);
                             var bench = new ThroughputBench(big, new ThroughputBench.Options(new int[] {1}, 1, 8, 256,
-                                    quick ? 3 : 5, 1234L, quick ? 2 : 5));
+                                    quick ? 3 : 15, 1234L, quick ? 2 : 5));
                             var r = bench.prefillSideBySide(
                                     new StaticRouter(SparsitySchedule.uniform(s, big.config().nLayers())), msg -> { });
                             speed.add(new SpeedPoint(speedModel, r.router(), r.routed().tokens(), r.savedFraction(),

@@ -6,7 +6,7 @@ package dev.skipflow.job.report;
  * @param method dense, static, random, importance, shortgpt, learned, exit or learned+exit
  * @param targetSparsity the router's target sparsity (0 for dense and exit alone)
  * @param skippedFraction token-blocks not run: skipped by the router or left after an early exit
- * @param speedup dense seconds / routed seconds, measured document by document in the same run
+ * @param speedup the median over documents of dense seconds / configuration seconds on that document, same run
  */
 public record ReportPoint(String text, String method, String configuration, double targetSparsity, double perplexity,
         double densePerplexity, double agreement, double savedFraction, double skippedFraction, double seconds,

@@ -43,12 +43,12 @@ public final class ReportWriter {
         files.add(markdown(out, machine, command, artifacts, points, speed));
         for (String text : texts(points)) {
             String slug = slug(text);
-            files.add(plot(out.resolve("perplexity-" + slug + ".png"), "Perplexity vs compute saved (Pareto front per method): "
-                    + text, "Perplexity (log scale, lower is better)", points, text, ReportPoint::perplexity, true, Shape.FRONT_LOW));
-            files.add(plot(out.resolve("agreement-" + slug + ".png"), "Top-1 agreement with dense vs compute saved (Pareto "
-                    + "front per method): " + text, "Top-1 agreement with dense (%)", points, text, p -> 100 * p.agreement(),
-                    false, Shape.FRONT_HIGH));
-            files.add(plot(out.resolve("speedup-" + slug + ".png"), "Measured speed-up vs compute saved: " + text,
+            files.add(plot(out.resolve("perplexity-" + slug + ".png"), "Perplexity vs FLOPs saved, Pareto front per method: "
+                    + slug, "Perplexity (log scale, lower is better)", points, text, ReportPoint::perplexity, true, Shape.FRONT_LOW));
+            files.add(plot(out.resolve("agreement-" + slug + ".png"), "Top-1 agreement vs FLOPs saved, Pareto front per method: "
+                    + slug, "Top-1 agreement with dense (%)", points, text, p -> 100 * p.agreement(), false,
+                    Shape.FRONT_HIGH));
+            files.add(plot(out.resolve("speedup-" + slug + ".png"), "Measured speed-up vs FLOPs saved: " + slug,
                     "Wall-clock speed-up over dense (x)", points, text, ReportPoint::speedup, false, Shape.SCATTER));
         }
         if (!speed.isEmpty()) {
@@ -72,6 +72,12 @@ public final class ReportWriter {
     interface Metric {
         double of(ReportPoint p);
     }
+
+    /** One clearly different colour per method, in the report's method order, then the ideal line. */
+    private static final java.awt.Color[] PALETTE = {
+        java.awt.Color.BLACK, new java.awt.Color(230, 159, 0), new java.awt.Color(128, 128, 128),
+        new java.awt.Color(0, 158, 115), new java.awt.Color(213, 94, 0), new java.awt.Color(0, 114, 178),
+        new java.awt.Color(204, 121, 167), new java.awt.Color(86, 180, 233), new java.awt.Color(120, 60, 160)};
 
     /** How a method's points are drawn: its Pareto front (lower or higher is better) as a line, or every point. */
     enum Shape { FRONT_LOW, FRONT_HIGH, SCATTER }
@@ -104,9 +110,10 @@ public final class ReportWriter {
 
     private static Path plot(Path file, String title, String yTitle, List<ReportPoint> points, String text, Metric metric,
             boolean logY, Shape shape) throws IOException {
-        XYChart chart = new XYChartBuilder().width(900).height(560).title(title)
+        XYChart chart = new XYChartBuilder().width(1000).height(600).title(title)
                 .xAxisTitle("FLOPs saved against dense (%)").yAxisTitle(yTitle).build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        chart.getStyler().setSeriesColors(PALETTE);
         chart.getStyler().setYAxisLogarithmic(logY);
         chart.getStyler().setMarkerSize(8);
         Map<String, List<ReportPoint>> byMethod = new LinkedHashMap<>();
@@ -180,9 +187,10 @@ public final class ReportWriter {
         md.append("\n\nEach row runs the dense pass and the configuration side by side, document by document, in one run. ")
                 .append("Agreement is the share of positions whose top-1 token equals dense's. FLOPs are counted analytically ")
                 .append("for what ran, net of exit probes, key/value propagation and the router. Token-blocks not run counts ")
-                .append("those a router skipped and those after an early exit. Speed-up is dense seconds divided by the ")
-                .append("configuration's seconds in the same run (the document-level passes interleave, so machine noise ")
-                .append("hits both alike).\n");
+                .append("those a router skipped and those after an early exit. Speed-up is the median over documents of ")
+                .append("dense seconds divided by the configuration's seconds on that document (the passes interleave ")
+                .append("document by document, so machine noise hits both alike); a pass over one short document takes ")
+                .append("milliseconds, so these are noisy, and the prefill section below is the wall-clock to quote.\n");
         if (!artifacts.isEmpty()) {
             md.append("\n## Trained artifacts\n\n")
                     .append("`learned` rows use FTP's trained router for each target sparsity (`./skipflow train-router ")

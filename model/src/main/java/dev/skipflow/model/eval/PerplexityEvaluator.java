@@ -32,8 +32,12 @@ public final class PerplexityEvaluator {
     /** An adaptive configuration to compare with dense: a router, an exit classifier, or both (either may be null). */
     public record Variant(String name, TokenRouter router, ExitClassifier exit) {}
 
-    /** One variant's totals next to dense: agreement = share of predicted positions whose top-1 equals dense's. */
-    public record VariantResult(Variant variant, Result result, double agreement) {}
+    /**
+     * One variant's totals next to dense: agreement = share of predicted positions whose top-1 equals dense's;
+     * medianSpeedup = the median over documents of dense seconds / variant seconds on that document (robust to a
+     * pause landing on one pass, unlike the ratio of totals).
+     */
+    public record VariantResult(Variant variant, Result result, double agreement, double medianSpeedup) {}
 
     /** Dense and every variant over the same documents, document by document. */
     public record Side(Result dense, List<VariantResult> variants) {}
@@ -121,7 +125,7 @@ public final class PerplexityEvaluator {
         List<VariantResult> out = new java.util.ArrayList<>();
         for (int i = 0; i < passes.length; i++) {
             out.add(new VariantResult(variants.get(i), passes[i].result(docs.size()),
-                    agree[i] / (double) Math.max(1, d.predictedTokens())));
+                    agree[i] / (double) Math.max(1, d.predictedTokens()), medianRatio(dense.perDocument, passes[i].perDocument)));
         }
         return new Side(d, out);
     }
@@ -158,12 +162,33 @@ public final class PerplexityEvaluator {
         return new Comparison(d, routed.result(docs.size()), agree / (double) Math.max(1, d.predictedTokens()));
     }
 
+    /** Median of a[i] / b[i]; 1 when empty. */
+    static double medianRatio(List<Long> a, List<Long> b) {
+        double[] r = new double[Math.min(a.size(), b.size())];
+        for (int i = 0; i < r.length; i++) {
+            r[i] = a.get(i) / (double) Math.max(1, b.get(i));
+        }
+        if (r.length == 0) {
+            return 1;
+        }
+        java.util.Arrays.sort(r);
+        return r.length % 2 == 1 ? r[r.length / 2] : (r[r.length / 2 - 1] + r[r.length / 2]) / 2;
+    }
+
     /** Running totals of one pass. */
     private final class Pass {
         final FlopAccount flops = new FlopAccount();
+        final List<Long> perDocument = new java.util.ArrayList<>();
         double nll;
         long predicted;
         long nanos;
+
+        /** Adds one document's time, to the total and to the per-document list. */
+        private void time(long start) {
+            long t = System.nanoTime() - start;
+            nanos += t;
+            perDocument.add(t);
+        }
 
         /** Adds one document; returns the top-1 token at each predicting position. */
         int[] add(int[] doc, KvCache cache, TokenRouter router, ExitClassifier exit, FlopCounter counter) {
@@ -187,7 +212,7 @@ public final class PerplexityEvaluator {
                         System.arraycopy(rows[p], 0, logits, p * v, v);
                     }
                 }
-                nanos += System.nanoTime() - start;
+                time(start);
                 return score(doc, logits, v);
             }
             try (NDManager step = model.newStepManager()) {
@@ -197,7 +222,7 @@ public final class PerplexityEvaluator {
                         new int[model.config().nLayers()]);
                 logits = model.logits(x).toFloatArray();
             }
-            nanos += System.nanoTime() - start;
+            time(start);
             for (int p = 0; p < n; p++) {
                 flops.add(counter.head(), counter.head(), 0, 0);
             }
@@ -222,7 +247,7 @@ public final class PerplexityEvaluator {
                     System.arraycopy(row[0], 0, logits, p * v, v);
                 }
             }
-            nanos += System.nanoTime() - start;
+            time(start);
             return score(doc, logits, v);
         }
 

@@ -62,29 +62,58 @@ public final class SkipOracle {
      * (DESIGN §6, every position) when p alone skips l. {@code [layers][n]}; negative means skipping helped.
      */
     public static float[][] damage(LlamaModel model, int[] doc) {
+        return costs(model, doc).damage();
+    }
+
+    /**
+     * Per token-block of one document ({@code [layers][n]}): the change in summed NLL when it alone is skipped
+     * ({@link #damage}), and how many positions' top-1 that skip changes.
+     */
+    public record Costs(float[][] damage, int[][] flips) {}
+
+    public static Costs costs(LlamaModel model, int[] doc) {
         int layers = model.config().nLayers();
         FlopCounter counter = new FlopCounter(model.config());
-        float[][] out = new float[layers][doc.length];
+        float[][] damage = new float[layers][doc.length];
+        int[][] flips = new int[layers][doc.length];
         try (KvCache cache = new KvCache(model, 1, doc.length, true)) {
-            double dense = nll(model, cache, doc, null, counter);
+            int[] denseTop = new int[doc.length];
+            double dense = nll(model, cache, doc, null, counter, denseTop);
+            int[] top = new int[doc.length];
             for (int l = 0; l < layers; l++) {
                 for (int p = 0; p < doc.length; p++) {
-                    out[l][p] = (float) (nll(model, cache, doc, skipOne(l, p), counter) - dense);
+                    damage[l][p] = (float) (nll(model, cache, doc, skipOne(l, p), counter, top) - dense);
+                    for (int t = 0; t < doc.length; t++) {
+                        flips[l][p] += top[t] != denseTop[t] ? 1 : 0;
+                    }
                 }
             }
         }
-        return out;
+        return new Costs(damage, flips);
     }
 
     /** Dense and oracle-routed totals over the documents, with top-1 agreement and the share of token-blocks skipped. */
     public record Routed(double densePerplexity, double perplexity, double agreement, double skippedFraction) {}
 
     /**
-     * What a router that knew each token-block's cost could keep: every document is measured with {@link #damage}
+     * What a router that knew each token-block's cost could keep: every document is measured with {@link #costs}
      * and then run skipping its {@code sparsity} share of token-blocks with the least damage, jointly (the
-     * damages were measured one skip at a time, so this is an achievable point, not a bound).
+     * costs were measured one skip at a time, so this is an achievable point, not a bound).
      */
     public static Routed routeByDamage(LlamaModel model, List<int[]> docs, double sparsity, IntConsumer progress) {
+        return route(model, docs, sparsity, false, progress);
+    }
+
+    /**
+     * The same, choosing first the token-blocks whose skip alone changes the fewest top-1 predictions (the skip
+     * oracle's "free" ones first), then by damage: the agreement-minded oracle.
+     */
+    public static Routed routeByFlips(LlamaModel model, List<int[]> docs, double sparsity, IntConsumer progress) {
+        return route(model, docs, sparsity, true, progress);
+    }
+
+    private static Routed route(LlamaModel model, List<int[]> docs, double sparsity, boolean byFlips,
+            IntConsumer progress) {
         PerplexityEvaluator evaluator = new PerplexityEvaluator(model);
         double denseNll = 0;
         double nll = 0;
@@ -97,7 +126,8 @@ public final class SkipOracle {
             if (doc.length < 2) {
                 continue;
             }
-            boolean[][] skip = cheapest(damage(model, doc), sparsity);
+            Costs c0 = costs(model, doc);
+            boolean[][] skip = cheapest(c0.damage(), byFlips ? c0.flips() : null, sparsity);
             var c = evaluator.compare(List.of(doc), skipping(skip), i -> { });
             denseNll += c.dense().nll();
             nll += c.routed().nll();
@@ -111,15 +141,21 @@ public final class SkipOracle {
                 skipped / (double) total);
     }
 
-    /** The {@code share} of (block, token) pairs with the least damage, as {@code [layers][n]} flags. */
-    static boolean[][] cheapest(float[][] damage, double share) {
+    /**
+     * The {@code share} of (block, token) pairs with the fewest {@code flips} (when given), then the least damage,
+     * as {@code [layers][n]} flags.
+     */
+    static boolean[][] cheapest(float[][] damage, int[][] flips, double share) {
         int layers = damage.length;
         int n = damage[0].length;
         Integer[] order = new Integer[layers * n];
         for (int i = 0; i < order.length; i++) {
             order[i] = i;
         }
-        java.util.Arrays.sort(order, (a, b) -> Float.compare(damage[a / n][a % n], damage[b / n][b % n]));
+        java.util.Arrays.sort(order, (a, b) -> {
+            int byFlips = flips == null ? 0 : Integer.compare(flips[a / n][a % n], flips[b / n][b % n]);
+            return byFlips != 0 ? byFlips : Float.compare(damage[a / n][a % n], damage[b / n][b % n]);
+        });
         boolean[][] skip = new boolean[layers][n];
         for (int i = 0; i < (int) Math.round(share * order.length); i++) {
             skip[order[i] / n][order[i] % n] = true;
@@ -148,7 +184,9 @@ public final class SkipOracle {
         };
     }
 
-    private static double nll(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, FlopCounter counter) {
+    /** The document's summed NLL with {@code router}; {@code top} receives each position's top-1. */
+    private static double nll(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, FlopCounter counter,
+            int[] top) {
         try (NDManager step = model.newStepManager()) {
             cache.clearSlot(0);
             TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, doc.length);
@@ -159,6 +197,9 @@ public final class SkipOracle {
             double nll = 0;
             for (int t = 0; t + 1 < doc.length; t++) {
                 nll -= PerplexityEvaluator.logProb(logits, t * v, v, doc[t + 1]);
+            }
+            for (int t = 0; t < doc.length; t++) {
+                top[t] = dev.skipflow.model.sampling.Sampler.argmax(logits, t * v, v);
             }
             return nll;
         }

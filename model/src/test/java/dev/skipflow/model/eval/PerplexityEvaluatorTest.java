@@ -45,4 +45,11 @@ class PerplexityEvaluatorTest {
         assertThrows(IllegalArgumentException.class,
                 () -> Documents.read(Path.of("no/such/file.txt"), TestModels.tokenizer(), 256, 0));
     }
+
+    @Test
+    void medianSpeedupIsThePerDocumentMedian() {
+        assertEquals(2.0, PerplexityEvaluator.medianRatio(List.of(4L, 9L, 2L), List.of(2L, 3L, 2L)));
+        assertEquals(2.5, PerplexityEvaluator.medianRatio(List.of(4L, 9L, 2L, 100L), List.of(2L, 3L, 2L, 1L)));
+        assertEquals(1.0, PerplexityEvaluator.medianRatio(List.of(), List.of()));
+    }
 }
