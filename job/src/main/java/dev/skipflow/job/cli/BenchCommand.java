@@ -96,10 +96,17 @@ public final class BenchCommand implements Callable<Integer> {
             if (routing.enabled()) {
                 routed = bench.prefillSideBySide(router, msg -> System.err.println("bench: " + msg));
             }
-            if (exitOptions.enabled()) {
+            if (exitOptions.enabled() || router != null) {
                 var prompts = dev.skipflow.model.eval.Documents.read(promptText != null ? promptText
                         : dev.skipflow.model.ModelPaths.sharedData("tinystories-valid-sample.txt"), modelOptions.tokenizer(),
                         promptTokens, 0);
+                if (router != null && !exitOptions.enabled()) {
+                    // decoding tokens routed alone (learned routers skip in decode; FTP's static router never does)
+                    for (int b : batchSizes) {
+                        exitDecode.add(bench.decodeSideBySide(router, null, prompts, b,
+                                msg -> System.err.println("bench: " + msg)));
+                    }
+                }
                 for (var exit : exitOptions.sweep(model)) {
                     for (int b : batchSizes) {
                         exitDecode.add(bench.decodeSideBySide(null, exit, prompts, b, msg -> System.err.println("bench: " + msg)));
@@ -177,10 +184,11 @@ public final class BenchCommand implements Callable<Integer> {
                         100 * routed.savedFraction());
             }
             for (var e : exitDecode) {
+                String exits = e.meanExitLayer() == 0 ? "" : String.format(", mean exit layer %.2f, %.1f%% of tokens "
+                        + "exited early", e.meanExitLayer(), 100 * e.earlyExitShare());
                 System.out.printf("decode batch %d, %s: %,.0f tokens/s vs dense %,.0f in alternating rounds = %.2fx "
-                                + "(%.1f%% of FLOPs saved, mean exit layer %.2f, %.1f%% of tokens exited early)%n", e.batch(),
-                        e.adaptive(), e.adaptiveTokensPerSecond(), e.denseTokensPerSecond(), e.speedup(),
-                        100 * e.savedFraction(), e.meanExitLayer(), 100 * e.earlyExitShare());
+                                + "(%.1f%% of FLOPs saved%s)%n", e.batch(), e.adaptive(), e.adaptiveTokensPerSecond(),
+                        e.denseTokensPerSecond(), e.speedup(), 100 * e.savedFraction(), exits);
             }
             if (streamed != null) {
                 double engine = engineTokensPerSecond(r, streamMaxBatch);

@@ -105,10 +105,7 @@ public final class PerplexityEvaluator {
             });
             int done = 0;
             for (int[] doc : docs) {
-                if (doc.length > cache.context()) {
-                    throw new IllegalArgumentException("document of " + doc.length + " tokens exceeds the model's context "
-                            + model.config().seqLen() + "; lower --max-len");
-                }
+                requireFits(doc, cache);
                 if (doc.length >= 2) {
                     int[] denseTop = dense.add(doc, cache, null, null, counter);
                     for (int i = 0; i < passes.length; i++) {
@@ -144,10 +141,7 @@ public final class PerplexityEvaluator {
         try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), true)) {
             int done = 0;
             for (int[] doc : docs) {
-                if (doc.length > cache.context()) {
-                    throw new IllegalArgumentException("document of " + doc.length + " tokens exceeds the model's context "
-                            + model.config().seqLen() + "; lower --max-len");
-                }
+                requireFits(doc, cache);
                 if (doc.length >= 2) {
                     int[] denseTop = dense.addDecoding(doc, cache, null, counter);
                     int[] top = routed.addDecoding(doc, cache, router, counter);
@@ -160,6 +154,13 @@ public final class PerplexityEvaluator {
         }
         Result d = dense.result(docs.size());
         return new Comparison(d, routed.result(docs.size()), agree / (double) Math.max(1, d.predictedTokens()));
+    }
+
+    private void requireFits(int[] doc, KvCache cache) {
+        if (doc.length > cache.context()) {
+            throw new IllegalArgumentException("document of " + doc.length + " tokens exceeds the model's context "
+                    + model.config().seqLen() + "; lower --max-len");
+        }
     }
 
     /** Median of a[i] / b[i]; 1 when empty. */
