@@ -43,10 +43,12 @@ public final class SkipOracle {
         try (KvCache cache = new KvCache(model, 1, maxLen, true)) {
             int done = 0;
             for (int[] doc : docs) {
-                int[] dense = topOnes(model, cache, doc, null, counter);
+                int[] dense = new int[doc.length];
+                int[] skipped = new int[doc.length];
+                nll(model, cache, doc, null, counter, dense);
                 for (int l = 0; l < layers; l++) {
                     for (int p = 0; p < doc.length; p++) {
-                        int[] skipped = topOnes(model, cache, doc, skipOne(l, p), counter);
+                        nll(model, cache, doc, skipOne(l, p), counter, skipped);
                         tried[l]++;
                         free[l] += java.util.Arrays.equals(dense, skipped) ? 1 : 0;
                     }
@@ -226,20 +228,5 @@ public final class SkipOracle {
                 return "skip token " + row + " in block " + layer;
             }
         };
-    }
-
-    private static int[] topOnes(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, FlopCounter counter) {
-        try (NDManager step = model.newStepManager()) {
-            cache.clearSlot(0);
-            TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, doc.length);
-            NDArray x = Prefill.run(model, cache, batch, doc, router, counter, new FlopAccount(),
-                    new int[model.config().nLayers()]);
-            long[] ids = model.logits(x).argMax(-1).toLongArray();
-            int[] out = new int[ids.length];
-            for (int i = 0; i < ids.length; i++) {
-                out[i] = (int) ids[i];
-            }
-            return out;
-        }
     }
 }
