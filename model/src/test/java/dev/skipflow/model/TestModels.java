@@ -1,7 +1,9 @@
 package dev.skipflow.model;
 
 import ai.djl.Device;
+import dev.skipflow.model.decoder.BatchEngine;
 import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.decoder.Sequence;
 import dev.skipflow.model.io.ModelLoader;
 import dev.skipflow.model.tokenizer.Llama2cTokenizer;
 import java.nio.file.Files;
@@ -63,5 +65,14 @@ public final class TestModels {
             model = new LlamaModel(weights(), Device.cpu());
         }
         return model;
+    }
+
+    /** Submits {@code s} to {@code engine}, steps until it finishes, and returns its generated tokens. */
+    public static int[] runAlone(BatchEngine engine, Sequence s) {
+        engine.submit(s);
+        while (!s.isFinished()) {
+            engine.step();
+        }
+        return s.generated();
     }
 }

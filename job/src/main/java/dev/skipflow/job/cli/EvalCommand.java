@@ -14,8 +14,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -113,8 +111,7 @@ public final class EvalCommand implements Callable<Integer> {
         }
         SkipOracle.Result r;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
-                ProgressBar bar = new ProgressBarBuilder().setTaskName("skip oracle").setInitialMax(docs.size())
-                        .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
+                ProgressBar bar = Progress.bar("skip oracle", docs.size())) {
             r = SkipOracle.measure(model, docs, bar::stepTo);
         }
         if (json) {
@@ -156,19 +153,13 @@ public final class EvalCommand implements Callable<Integer> {
                     variants.add(new PerplexityEvaluator.Variant(router.describe() + " + exit " + c.describe(), router, c));
                 }
             }
-            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("eval").setInitialMax(docs.size())
-                    .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
+            try (ProgressBar bar = Progress.bar("eval", docs.size())) {
                 side = new PerplexityEvaluator(model).compareAll(docs, variants, bar::stepTo);
             }
         }
         PerplexityEvaluator.Result d = side.dense();
         ObjectMapper m = new ObjectMapper();
-        ObjectNode o = m.createObjectNode();
-        o.put("model", modelOptions.describeModel());
-        o.put("text", text.toString());
-        o.put("maxLen", maxLen);
-        o.put("documents", d.documents());
-        o.put("predictedTokens", d.predictedTokens());
+        ObjectNode o = header(m, d);
         o.put("perplexity", d.perplexity());
         o.put("denseFlops", d.flops().savings().denseFlops());
         o.put("seconds", d.seconds());
@@ -217,6 +208,17 @@ public final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** What every JSON answer starts with: the model, the text, and how much of it the dense pass scored. */
+    private ObjectNode header(ObjectMapper m, PerplexityEvaluator.Result dense) {
+        ObjectNode o = m.createObjectNode();
+        o.put("model", modelOptions.describeModel());
+        o.put("text", text.toString());
+        o.put("maxLen", maxLen);
+        o.put("documents", dense.documents());
+        o.put("predictedTokens", dense.predictedTokens());
+        return o;
+    }
+
     @Override
     public Integer call() throws Exception {
         List<int[]> docs = Documents.read(text, modelOptions.tokenizer(), maxLen, maxDocs);
@@ -248,8 +250,7 @@ public final class EvalCommand implements Callable<Integer> {
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
             TokenRouter router = routing.router(model, modelOptions.tokenizer());
             routerName = router == null ? null : router.describe();
-            try (ProgressBar bar = new ProgressBarBuilder().setTaskName("eval").setInitialMax(docs.size())
-                    .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
+            try (ProgressBar bar = Progress.bar("eval", docs.size())) {
                 PerplexityEvaluator evaluator = new PerplexityEvaluator(model);
                 c = decode ? evaluator.compareDecode(docs, router, bar::stepTo) : evaluator.compare(docs, router, bar::stepTo);
             }
@@ -258,12 +259,7 @@ public final class EvalCommand implements Callable<Integer> {
         Savings s = r.flops().savings();
         if (json) {
             ObjectMapper m = new ObjectMapper();
-            ObjectNode o = m.createObjectNode();
-            o.put("model", modelOptions.describeModel());
-            o.put("text", text.toString());
-            o.put("maxLen", maxLen);
-            o.put("documents", r.documents());
-            o.put("predictedTokens", r.predictedTokens());
+            ObjectNode o = header(m, r);
             o.put("mode", decode ? "decode" : "prefill");
             o.put("nll", r.nll());
             o.put("perplexity", r.perplexity());

@@ -7,8 +7,6 @@ import dev.skipflow.model.exit.ExitTrainer;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
-import me.tongfei.progressbar.ProgressBarBuilder;
-import me.tongfei.progressbar.ProgressBarStyle;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -66,8 +64,7 @@ public final class TrainExitCommand implements Callable<Integer> {
         var documents = Documents.read(text, modelOptions.tokenizer(), maxLen, docs);
         ExitTrainer.Result r;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
-                ProgressBar bar = new ProgressBarBuilder().setTaskName("train-exit").setInitialMax(documents.size())
-                        .setStyle(ProgressBarStyle.ASCII).setConsumer(Progress.stderrConsumer()).build()) {
+                ProgressBar bar = Progress.bar("train-exit", documents.size())) {
             r = ExitTrainer.train(model, modelOptions.describeModel(), documents,
                     new ExitTrainer.Options(targetAgreement, heldOut, c, positiveWeight, minLayer, every), bar::stepTo,
                     msg -> System.err.println("train-exit: " + msg));

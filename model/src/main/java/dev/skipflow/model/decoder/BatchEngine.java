@@ -231,11 +231,12 @@ public final class BatchEngine implements AutoCloseable {
             if (observer != null) {
                 observer.resetDecode(n);
             }
+            int[] everyRow = TokenRouter.all(n);
             for (int l = 0; l < model.config().nLayers(); l++) {
-                int[] rows = decodeRows(l, positions);
+                int[] rows = decodeRows(l, positions, everyRow);
                 if (rows == null) {
-                    int[] all = TokenRouter.all(n);
-                    x = model.block(l, x, batch, cache, observer == null ? null : p -> observer.observeDecode(p, positions, all));
+                    x = model.block(l, x, batch, cache,
+                            observer == null ? null : p -> observer.observeDecode(p, positions, everyRow));
                 } else if (rows.length > 0) {
                     NDIndex at = new NDIndex("{}", step.create(LlamaModel.toLongs(rows)));
                     TokenBatch kept = batch.select(rows);
@@ -262,12 +263,12 @@ public final class BatchEngine implements AutoCloseable {
         }
     }
 
-    /** Rows of the running batch that run block {@code layer}; null = all. Dense sequences always run. */
-    private int[] decodeRows(int layer, int[] positions) {
+    /** Rows of the running batch that run block {@code layer}; null = all ({@code all} = every row index). Dense sequences always run. */
+    private int[] decodeRows(int layer, int[] positions, int[] all) {
         if (router == null) {
             return null;
         }
-        boolean[] keep = router.keepDecode(layer, positions, TokenRouter.all(positions.length));
+        boolean[] keep = router.keepDecode(layer, positions, all);
         if (keep == null) {
             return null;
         }

@@ -21,12 +21,7 @@ class BatchingTest {
         "Mom said", "A bird sat on a tree and sang a song every morning", "Ben"};
 
     private static int[] alone(BatchEngine engine, int[] prompt, SamplingParams params) {
-        Sequence s = new Sequence("alone", prompt, params);
-        engine.submit(s);
-        while (!s.isFinished()) {
-            engine.step();
-        }
-        return s.generated();
+        return TestModels.runAlone(engine, new Sequence("alone", prompt, params));
     }
 
     @Test

@@ -23,12 +23,7 @@ import org.junit.jupiter.api.Test;
 class RoutingTest {
 
     static int[] generate(BatchEngine engine, int[] prompt, int n, boolean adaptive) {
-        Sequence s = new Sequence("x", prompt, SamplingParams.greedy(n)).adaptive(adaptive);
-        engine.submit(s);
-        while (!s.isFinished()) {
-            engine.step();
-        }
-        return s.generated();
+        return TestModels.runAlone(engine, new Sequence("x", prompt, SamplingParams.greedy(n)).adaptive(adaptive));
     }
 
     @Test
