@@ -1,5 +1,6 @@
 package dev.skipflow.model;
 
+import dev.skipflow.model.io.ModelFormatException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;

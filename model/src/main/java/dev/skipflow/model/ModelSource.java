@@ -3,6 +3,8 @@ package dev.skipflow.model;
 import ai.djl.Device;
 import ai.djl.engine.Engine;
 import dev.skipflow.model.io.ModelLoader;
+import dev.skipflow.model.spec.ModelSpec;
+import dev.skipflow.model.weights.ModelWeights;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import dev.skipflow.model.tokenizer.Tokenizers;
 import java.io.Serializable;
@@ -14,7 +16,7 @@ import java.util.Locale;
  * opened there: a checkpoint path (or a synthetic shape) and a tokenizer path, each resolved per
  * {@link ModelPaths} when absent, and the device to run on.
  *
- * @param model llama2.c file or HF folder; null for the default resolution
+ * @param model llama2.c file, HF folder or compressed checkpoint folder; null for the default resolution
  * @param tokenizer tokenizer file; null for one beside the model or the default
  * @param synthetic a {@link SyntheticModels} shape name instead of a checkpoint; null for none
  * @param device "cpu", "gpu", or null for a GPU when present
@@ -25,13 +27,13 @@ public record ModelSource(String model, String tokenizer, String synthetic, Stri
         return new ModelSource(null, null, null, null);
     }
 
-    public LlamaWeights loadWeights() {
-        return synthetic != null ? SyntheticModels.weights(synthetic, 7L) : ModelLoader.load(modelPath());
+    public ModelWeights loadWeights() {
+        return synthetic != null ? ModelWeights.of(SyntheticModels.weights(synthetic, 7L)) : ModelLoader.load(modelPath());
     }
 
     /** The model's shape without loading its weights. */
-    public LlamaConfig config() {
-        return synthetic != null ? SyntheticModels.config(synthetic) : ModelLoader.config(modelPath());
+    public ModelSpec spec() {
+        return synthetic != null ? ModelSpec.uniform(SyntheticModels.config(synthetic)) : ModelLoader.spec(modelPath());
     }
 
     public Path modelPath() {

@@ -1,5 +1,7 @@
 package dev.skipflow.model;
 
+import dev.skipflow.model.weights.LlamaWeights;
+import dev.skipflow.model.spec.LlamaConfig;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;

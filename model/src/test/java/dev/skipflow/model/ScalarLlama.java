@@ -1,5 +1,8 @@
 package dev.skipflow.model;
 
+import dev.skipflow.model.spec.LlamaConfig;
+import dev.skipflow.model.weights.LlamaWeights;
+
 /**
  * A plain-Java scalar forward pass written like llama2.c's run.c: one token at a time, explicit loops,
  * a KV cache of float arrays. The reference the DJL decoder is checked against. Test code only.

@@ -1,8 +1,8 @@
 package dev.skipflow.model.bench;
 
-import dev.skipflow.model.decoder.BatchEngine;
+import dev.skipflow.model.engine.BatchEngine;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.engine.Sequence;
 import dev.skipflow.model.sampling.SamplingParams;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -17,6 +17,9 @@ import java.util.function.Consumer;
  * per batch size.
  */
 public final class ThroughputBench {
+
+    /** Benchmarks run every sequence to its length, so the batch stays full. */
+    private static final java.util.Set<Integer> NEVER = java.util.Set.of();
 
     /** What to measure. */
     public record Options(int[] batchSizes, int decodeSteps, int promptTokens, int prefillTokens, int rounds,
@@ -50,12 +53,11 @@ public final class ThroughputBench {
     }
 
     public Report run(Consumer<String> progress) {
-        int context = Math.min(model.config().seqLen(),
+        int context = Math.min(model.spec().seqLen(),
                 Math.max(options.promptTokens() + options.decodeSteps(), options.prefillTokens()));
         int maxBatch = Arrays.stream(options.batchSizes()).max().orElse(1);
         List<DecodePoint> decode = new ArrayList<>();
-        try (BatchEngine engine = new BatchEngine(model, maxBatch, context)) {
-            engine.stopOnEos(false);
+        try (BatchEngine engine = BatchEngine.builder(model).maxBatch(maxBatch).context(context).stopTokens(NEVER).build()) {
             // Warm-up: DJL's Java paths take seconds of JIT before steady state; measure only after that.
             progress.accept("warm-up " + options.warmupSeconds() + " s");
             long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
@@ -90,8 +92,8 @@ public final class ThroughputBench {
 
     /** Prefill of one {@code prefillTokens} prompt, dense and routed in alternating rounds after a warm-up. */
     public RoutedPrefill prefillSideBySide(dev.skipflow.model.routing.TokenRouter router, Consumer<String> progress) {
-        int n = Math.min(options.prefillTokens(), model.config().seqLen());
-        try (BatchEngine dense = new BatchEngine(model, 1, n); BatchEngine routed = new BatchEngine(model, 1, n, router)) {
+        int n = Math.min(options.prefillTokens(), model.spec().seqLen());
+        try (BatchEngine dense = BatchEngine.builder(model).maxBatch(1).context(n).stopTokens(NEVER).build(); BatchEngine routed = BatchEngine.builder(model).maxBatch(1).context(n).router(router).stopTokens(NEVER).build()) {
             progress.accept("prefill " + n + " tokens, dense vs " + router.describe());
             long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
             do {
@@ -123,12 +125,11 @@ public final class ThroughputBench {
     public AdaptiveDecode decodeSideBySide(dev.skipflow.model.routing.TokenRouter router,
             dev.skipflow.model.exit.ExitClassifier exit, List<int[]> prompts, int batch, Consumer<String> progress) {
         int longest = prompts.stream().mapToInt(p -> p.length).max().orElse(1);
-        int context = Math.min(model.config().seqLen(), longest + options.decodeSteps());
+        int context = Math.min(model.spec().seqLen(), longest + options.decodeSteps());
         String name = (router == null ? "" : router.describe() + (exit == null ? "" : " + ")) + (exit == null ? "" : "exit " + exit.describe());
-        try (BatchEngine dense = new BatchEngine(model, batch, context);
-                BatchEngine adaptive = new BatchEngine(model, batch, context, router, exit)) {
-            dense.stopOnEos(false);
-            adaptive.stopOnEos(false);
+        try (BatchEngine dense = BatchEngine.builder(model).maxBatch(batch).context(context).stopTokens(NEVER).build();
+                BatchEngine adaptive = BatchEngine.builder(model).maxBatch(batch).context(context).router(router).exit(exit)
+                        .stopTokens(NEVER).build()) {
             progress.accept("decode batch " + batch + ", dense vs " + name);
             long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
             do {
@@ -201,7 +202,7 @@ public final class ThroughputBench {
         int[] p = new int[n];
         p[0] = 1;
         for (int i = 1; i < n; i++) {
-            p[i] = 3 + rnd.nextInt(model.config().vocabSize() - 3);
+            p[i] = 3 + rnd.nextInt(model.spec().vocabSize() - 3);
         }
         return p;
     }

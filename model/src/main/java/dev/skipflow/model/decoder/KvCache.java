@@ -4,10 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
-import dev.skipflow.model.LlamaConfig;
+import dev.skipflow.model.spec.ModelSpec;
 
 /**
- * Keys and values of every layer, preallocated as {@code [slots, kvHeads, context, headSize]} so that a
+ * Keys and values of every layer, preallocated as {@code [slots, kvHeads of the block, context, headSize]} so that a
  * decode step reads each sequence's history as a strided view (no copy) and writes new rows in place.
  * A sequence owns one slot for its lifetime; slots are recycled by the engine.
  */
@@ -31,7 +31,7 @@ public final class KvCache implements AutoCloseable {
      *     to whatever an earlier occupant of the slot left at that position
      */
     public KvCache(LlamaModel model, int slots, int context, boolean trackWritten) {
-        LlamaConfig c = model.config();
+        ModelSpec c = model.spec();
         if (slots <= 0) {
             throw new IllegalArgumentException("KV cache needs at least one slot, got " + slots);
         }
@@ -42,11 +42,11 @@ public final class KvCache implements AutoCloseable {
         this.slots = slots;
         this.context = context;
         this.manager = model.manager().newSubManager();
-        Shape shape = new Shape(slots, c.nKvHeads(), context, c.headSize());
         keys = new NDArray[c.nLayers()];
         values = new NDArray[c.nLayers()];
         written = trackWritten ? new NDArray[c.nLayers()] : null;
         for (int l = 0; l < c.nLayers(); l++) {
+            Shape shape = new Shape(slots, c.block(l).kvHeads(), context, c.headSize()); // each block its own kv heads
             keys[l] = manager.zeros(shape);
             values[l] = manager.zeros(shape);
             if (trackWritten) {

@@ -68,7 +68,7 @@ public final class TokenBatch {
         this.positionIndex = manager.create(p);
         NDIndex rows = new NDIndex("{}", positionIndex);
         int n = slots.length;
-        int half = model.config().headSize() / 2;
+        int half = model.spec().headSize() / 2;
         // [N, 1, hd/2, 2]: broadcast over heads, each pair (2i, 2i+1) rotated by the same angle.
         this.ropeCos = owned(model.ropeCos().get(rows)).reshape(n, 1, half, 2);
         this.ropeSin = owned(model.ropeSin().get(rows)).reshape(n, 1, half, 2);

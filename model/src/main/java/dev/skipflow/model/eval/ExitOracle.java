@@ -4,7 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.TokenBatch;
+import dev.skipflow.model.decoder.AttentionStats;
+import dev.skipflow.model.decoder.BlockHook;
+import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.flops.FlopCounter;
 import java.util.List;
 import java.util.function.IntConsumer;
@@ -23,8 +25,8 @@ public final class ExitOracle {
     private ExitOracle() {}
 
     public static Result measure(LlamaModel model, List<int[]> docs, IntConsumer progress) {
-        int layers = model.config().nLayers();
-        FlopCounter flops = new FlopCounter(model.config());
+        int layers = model.spec().nLayers();
+        FlopCounter flops = model.flops();
         long tokens = 0;
         double dense = 0;
         double[] spent = new double[layers];
@@ -37,16 +39,17 @@ public final class ExitOracle {
                 int n = doc.length;
                 long[][] top = new long[layers][];
                 try (NDManager step = model.newStepManager()) {
-                    TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
-                    NDArray x = model.embed(batch, doc);
-                    for (int l = 0; l < layers; l++) {
-                        x = model.block(l, x, batch, cache);
-                        top[l] = model.logits(x).argMax(-1).toLongArray();
-                    }
+                    Forward.run(model, cache, step, true, Forward.prompt(0, 0, doc, null, null, false, n, n),
+                            Forward.Plan.hooked(new BlockHook() {
+                                @Override
+                                public NDArray after(int l, NDArray x, NDArray y, AttentionStats attention) {
+                                    top[l] = model.logits(y).argMax(-1).toLongArray(); // a probe after every block
+                                    return y;
+                                }
+                            }));
                 }
                 for (int p = 0; p < n; p++) {
-                    long blockCost = flops.block(p);
-                    dense += layers * blockCost + flops.head();
+                    dense += flops.denseAllBlocks(p) + flops.denseHead();
                     for (int k = 0; k < layers; k++) {
                         int exit = layers - 1;
                         for (int l = k; l < layers; l++) {
@@ -56,7 +59,7 @@ public final class ExitOracle {
                             }
                         }
                         int probes = exit - k + 1; // the last probe's logits are the output
-                        spent[k] += (exit + 1) * blockCost + probes * (double) flops.head();
+                        spent[k] += flops.blocksThrough(exit, p) + probes * (double) flops.head();
                         blocksRun[k] += exit + 1;
                         if (k == 0) {
                             exitAt[exit]++;

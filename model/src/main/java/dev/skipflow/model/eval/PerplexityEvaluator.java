@@ -1,15 +1,11 @@
 package dev.skipflow.model.eval;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import dev.skipflow.model.decoder.AdaptiveForward;
+import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Prefill;
-import dev.skipflow.model.decoder.TokenBatch;
 import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.FlopAccount;
-import dev.skipflow.model.flops.FlopCounter;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.sampling.Sampler;
 import java.util.List;
@@ -55,12 +51,11 @@ public final class PerplexityEvaluator {
     /** One pass with {@code router} alone (null = dense), e.g. to score a candidate schedule. */
     public Result evaluate(List<int[]> docs, TokenRouter router) {
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
-        FlopCounter counter = new FlopCounter(model.config());
         Pass pass = new Pass();
-        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), router != null)) {
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()), router != null)) {
             for (int[] doc : docs) {
                 if (doc.length >= 2) {
-                    pass.add(doc, cache, router, null, counter);
+                    pass.add(doc, cache, router, null);
                 }
             }
         }
@@ -80,11 +75,10 @@ public final class PerplexityEvaluator {
      * Dense and every variant, document by document (so machine noise hits them alike), after one untimed warm-up
      * pass of the first document each. A variant with an exit
      * classifier probes every position (teacher-forced); a position that exits outputs its probe's logits and its
-     * keys/values in the blocks it skipped come from its exit hidden state (see {@link AdaptiveForward}).
+     * keys/values in the blocks it skipped come from its exit hidden state (see {@link Forward}).
      */
     public Side compareAll(List<int[]> docs, List<Variant> variants, IntConsumer progress) {
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
-        FlopCounter counter = new FlopCounter(model.config());
         Pass dense = new Pass();
         Pass[] passes = new Pass[variants.size()];
         long[] agree = new long[variants.size()];
@@ -94,22 +88,22 @@ public final class PerplexityEvaluator {
             routed |= variants.get(i).router() != null
                     || (variants.get(i).exit() != null && !variants.get(i).exit().propagateKv());
         }
-        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), routed)) {
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()), routed)) {
             // one untimed, uncounted pass of the first document per configuration, so first-call costs (JIT, the
             // engine's kernels and allocator) do not land on whichever pass happens to run first
             docs.stream().filter(d -> d.length >= 2 && d.length <= cache.context()).findFirst().ifPresent(doc -> {
-                new Pass().add(doc, cache, null, null, counter);
+                new Pass().add(doc, cache, null, null);
                 for (Variant v : variants) {
-                    new Pass().add(doc, cache, v.router(), v.exit(), counter);
+                    new Pass().add(doc, cache, v.router(), v.exit());
                 }
             });
             int done = 0;
             for (int[] doc : docs) {
                 requireFits(doc, cache);
                 if (doc.length >= 2) {
-                    int[] denseTop = dense.add(doc, cache, null, null, counter);
+                    int[] denseTop = dense.add(doc, cache, null, null);
                     for (int i = 0; i < passes.length; i++) {
-                        int[] top = passes[i].add(doc, cache, variants.get(i).router(), variants.get(i).exit(), counter);
+                        int[] top = passes[i].add(doc, cache, variants.get(i).router(), variants.get(i).exit());
                         for (int t = 0; t + 1 < doc.length; t++) {
                             agree[i] += denseTop[t] == top[t] ? 1 : 0;
                         }
@@ -134,17 +128,16 @@ public final class PerplexityEvaluator {
      */
     public Comparison compareDecode(List<int[]> docs, TokenRouter router, IntConsumer progress) {
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
-        FlopCounter counter = new FlopCounter(model.config());
         Pass dense = new Pass();
         Pass routed = new Pass();
         long agree = 0;
-        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), true)) {
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()), true)) {
             int done = 0;
             for (int[] doc : docs) {
                 requireFits(doc, cache);
                 if (doc.length >= 2) {
-                    int[] denseTop = dense.addDecoding(doc, cache, null, counter);
-                    int[] top = routed.addDecoding(doc, cache, router, counter);
+                    int[] denseTop = dense.addDecoding(doc, cache, null);
+                    int[] top = routed.addDecoding(doc, cache, router);
                     for (int t = 0; t + 1 < doc.length; t++) {
                         agree += denseTop[t] == top[t] ? 1 : 0;
                     }
@@ -159,7 +152,7 @@ public final class PerplexityEvaluator {
     private void requireFits(int[] doc, KvCache cache) {
         if (doc.length > cache.context()) {
             throw new IllegalArgumentException("document of " + doc.length + " tokens exceeds the model's context "
-                    + model.config().seqLen() + "; lower --max-len");
+                    + model.spec().seqLen() + "; lower --max-len");
         }
     }
 
@@ -192,60 +185,34 @@ public final class PerplexityEvaluator {
         }
 
         /** Adds one document; returns the top-1 token at each predicting position. */
-        int[] add(int[] doc, KvCache cache, TokenRouter router, ExitClassifier exit, FlopCounter counter) {
+        int[] add(int[] doc, KvCache cache, TokenRouter router, ExitClassifier exit) {
             int n = doc.length;
-            int v = model.config().vocabSize();
             float[] logits;
             long start = System.nanoTime();
-            if (exit != null) {
-                try (NDManager step = model.newStepManager()) {
-                    cache.clearSlot(0);
-                    TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
-                    FlopAccount[] accounts = new FlopAccount[n];
-                    int[][] written = new int[n][];
-                    java.util.Arrays.fill(accounts, flops);
-                    java.util.Arrays.fill(written, new int[model.config().nLayers()]);
-                    boolean[] all = AdaptiveForward.all(n);
-                    float[][] rows = AdaptiveForward.run(model, cache, batch, model.embed(batch, doc), router, all, exit,
-                            all, all, counter, accounts, written).logits();
-                    logits = new float[n * v];
-                    for (int p = 0; p < n; p++) {
-                        System.arraycopy(rows[p], 0, logits, p * v, v);
-                    }
-                }
-                time(start);
-                return score(doc, logits, v);
-            }
             try (NDManager step = model.newStepManager()) {
                 cache.clearSlot(0);
-                TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
-                NDArray x = Prefill.run(model, cache, batch, doc, router, counter, flops,
-                        new int[model.config().nLayers()]);
-                logits = model.logits(x).toFloatArray();
+                // teacher-forced: every position is probed (may exit) and scored
+                List<Forward.Row> rows = Forward.prompt(0, 0, doc, flops, new int[model.spec().nLayers()], router != null,
+                        exit != null ? 0 : n, 0);
+                logits = Forward.run(model, cache, step, true, rows, new Forward.Plan(router, exit, null)).allLogits();
             }
             time(start);
-            for (int p = 0; p < n; p++) {
-                flops.add(counter.head(), counter.head(), 0, 0);
-            }
-            return score(doc, logits, v);
+            return score(doc, logits, model.spec().vocabSize());
         }
 
         /** Adds one document fed a token per decode step; returns the top-1 token at each predicting position. */
-        int[] addDecoding(int[] doc, KvCache cache, TokenRouter router, FlopCounter counter) {
+        int[] addDecoding(int[] doc, KvCache cache, TokenRouter router) {
             int n = doc.length;
-            int v = model.config().vocabSize();
+            int v = model.spec().vocabSize();
             float[] logits = new float[n * v];
-            FlopAccount[] accounts = {flops};
-            int[][] written = {new int[model.config().nLayers()]};
-            boolean[] one = AdaptiveForward.all(1);
+            int[] written = new int[model.spec().nLayers()];
             long start = System.nanoTime();
             cache.clearSlot(0);
             for (int p = 0; p < n; p++) {
                 try (NDManager step = model.newStepManager()) {
-                    TokenBatch batch = TokenBatch.decode(model, step, new int[] {0}, new int[] {p});
-                    float[][] row = AdaptiveForward.run(model, cache, batch, model.embed(batch, new int[] {doc[p]}), router,
-                            one, null, null, one, counter, accounts, written).logits();
-                    System.arraycopy(row[0], 0, logits, p * v, v);
+                    List<Forward.Row> row = List.of(new Forward.Row(0, p, doc[p], flops, written, true, false, true));
+                    float[] out = Forward.run(model, cache, step, false, row, Forward.Plan.routed(router)).logits(0);
+                    System.arraycopy(out, 0, logits, p * v, v);
                 }
             }
             time(start);

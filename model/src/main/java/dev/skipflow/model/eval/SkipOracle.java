@@ -1,14 +1,11 @@
 package dev.skipflow.model.eval;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Prefill;
-import dev.skipflow.model.decoder.TokenBatch;
-import dev.skipflow.model.flops.FlopAccount;
-import dev.skipflow.model.flops.FlopCounter;
 import dev.skipflow.model.routing.TokenRouter;
+import dev.skipflow.model.sampling.Sampler;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -35,20 +32,19 @@ public final class SkipOracle {
     private SkipOracle() {}
 
     public static Result measure(LlamaModel model, List<int[]> docs, IntConsumer progress) {
-        int layers = model.config().nLayers();
+        int layers = model.spec().nLayers();
         long[] tried = new long[layers];
         long[] free = new long[layers];
-        FlopCounter counter = new FlopCounter(model.config());
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
         try (KvCache cache = new KvCache(model, 1, maxLen, true)) {
             int done = 0;
             for (int[] doc : docs) {
                 int[] dense = new int[doc.length];
                 int[] skipped = new int[doc.length];
-                nll(model, cache, doc, null, counter, dense);
+                nll(model, cache, doc, null, dense);
                 for (int l = 0; l < layers; l++) {
                     for (int p = 0; p < doc.length; p++) {
-                        nll(model, cache, doc, skipOne(l, p), counter, skipped);
+                        nll(model, cache, doc, skipOne(l, p), skipped);
                         tried[l]++;
                         free[l] += java.util.Arrays.equals(dense, skipped) ? 1 : 0;
                     }
@@ -74,17 +70,16 @@ public final class SkipOracle {
     public record Costs(float[][] damage, int[][] flips) {}
 
     public static Costs costs(LlamaModel model, int[] doc) {
-        int layers = model.config().nLayers();
-        FlopCounter counter = new FlopCounter(model.config());
+        int layers = model.spec().nLayers();
         float[][] damage = new float[layers][doc.length];
         int[][] flips = new int[layers][doc.length];
         try (KvCache cache = new KvCache(model, 1, doc.length, true)) {
             int[] denseTop = new int[doc.length];
-            double dense = nll(model, cache, doc, null, counter, denseTop);
+            double dense = nll(model, cache, doc, null, denseTop);
             int[] top = new int[doc.length];
             for (int l = 0; l < layers; l++) {
                 for (int p = 0; p < doc.length; p++) {
-                    damage[l][p] = (float) (nll(model, cache, doc, skipOne(l, p), counter, top) - dense);
+                    damage[l][p] = (float) (nll(model, cache, doc, skipOne(l, p), top) - dense);
                     for (int t = 0; t < doc.length; t++) {
                         flips[l][p] += top[t] != denseTop[t] ? 1 : 0;
                     }
@@ -187,21 +182,18 @@ public final class SkipOracle {
     }
 
     /** The document's summed NLL with {@code router}; {@code top} receives each position's top-1. */
-    private static double nll(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, FlopCounter counter,
-            int[] top) {
+    private static double nll(LlamaModel model, KvCache cache, int[] doc, TokenRouter router, int[] top) {
         try (NDManager step = model.newStepManager()) {
             cache.clearSlot(0);
-            TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, doc.length);
-            NDArray x = Prefill.run(model, cache, batch, doc, router, counter, new FlopAccount(),
-                    new int[model.config().nLayers()]);
-            int v = model.config().vocabSize();
-            float[] logits = model.logits(x).toFloatArray();
+            List<Forward.Row> rows = Forward.prompt(0, 0, doc, null, new int[model.spec().nLayers()], true, doc.length, 0);
+            int v = model.spec().vocabSize();
+            float[] logits = Forward.run(model, cache, step, true, rows, Forward.Plan.routed(router)).allLogits();
             double nll = 0;
             for (int t = 0; t + 1 < doc.length; t++) {
                 nll -= PerplexityEvaluator.logProb(logits, t * v, v, doc[t + 1]);
             }
             for (int t = 0; t < doc.length; t++) {
-                top[t] = dev.skipflow.model.sampling.Sampler.argmax(logits, t * v, v);
+                top[t] = Sampler.argmax(logits, t * v, v);
             }
             return nll;
         }

@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.model.ArtifactJson;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.io.ModelFormatException;
 import dev.skipflow.model.decoder.LlamaModel;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -26,9 +26,9 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
             throw new ModelFormatException(source, "exit classifier was trained for model " + modelDescription
                     + " (fingerprint " + modelFingerprint + "), not for this one (fingerprint " + model.fingerprint() + ")");
         }
-        if (classifier.layers() != model.config().nLayers()) {
+        if (classifier.layers() != model.spec().nLayers()) {
             throw new ModelFormatException(source, "exit classifier is for " + classifier.layers() + " blocks, the model has "
-                    + model.config().nLayers());
+                    + model.spec().nLayers());
         }
         return classifier;
     }

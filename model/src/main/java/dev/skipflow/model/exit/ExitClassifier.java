@@ -1,5 +1,6 @@
 package dev.skipflow.model.exit;
 
+import dev.skipflow.model.decoder.ExitPolicy;
 import java.util.Arrays;
 
 /**
@@ -19,7 +20,7 @@ import java.util.Arrays;
  *     its exit hidden state (CALM), false = it writes none and later tokens do not attend to it there (as a routed skip)
  */
 public record ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every,
-        boolean propagateKv) implements java.io.Serializable {
+        boolean propagateKv) implements ExitPolicy, java.io.Serializable {
 
     public ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every) {
         this(layers, weights, bias, threshold, minLayer, every, true);
@@ -49,6 +50,7 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
     }
 
     /** Whether a probe runs after block {@code layer} (0-based). */
+    @Override
     public boolean probes(int layer) {
         return layer >= minLayer && layer < layers - 1 && (layer - minLayer) % every == 0;
     }
@@ -60,6 +62,17 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
 
     public boolean accepts(ExitFeatures f, int layer) {
         return score(f, layer) > threshold;
+    }
+
+    @Override
+    public boolean accepts(float[] logits, int offset, int vocab, int layer) {
+        return accepts(ExitFeatures.of(logits, offset, vocab), layer);
+    }
+
+    /** The features from the probe's logits and the linear decision over them. */
+    @Override
+    public long decisionFlops(int vocab) {
+        return ExitFeatures.flops(vocab) + 2L * (2 + layers); // weights and bias
     }
 
     public ExitClassifier withThreshold(double t) {

@@ -11,7 +11,9 @@ import de.bwaldvogel.liblinear.Problem;
 import de.bwaldvogel.liblinear.SolverType;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.TokenBatch;
+import dev.skipflow.model.decoder.AttentionStats;
+import dev.skipflow.model.decoder.BlockHook;
+import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.flops.FlopCounter;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -90,22 +92,24 @@ public final class ExitTrainer {
     private ExitTrainer() {}
 
     static Calibration collect(LlamaModel model, List<int[]> docs, IntConsumer progress) {
-        int layers = model.config().nLayers();
-        int v = model.config().vocabSize();
+        int layers = model.spec().nLayers();
+        int v = model.spec().vocabSize();
         Calibration cal = new Calibration(layers);
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
-        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()))) {
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()))) {
             int done = 0;
             for (int[] doc : docs) {
                 int n = doc.length;
                 float[][] logits = new float[layers][];
                 try (NDManager step = model.newStepManager()) {
-                    TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
-                    NDArray x = model.embed(batch, doc);
-                    for (int l = 0; l < layers; l++) {
-                        x = model.block(l, x, batch, cache);
-                        logits[l] = model.logits(x).toFloatArray();
-                    }
+                    Forward.run(model, cache, step, true, Forward.prompt(0, 0, doc, null, null, false, n, n),
+                            Forward.Plan.hooked(new BlockHook() {
+                                @Override
+                                public NDArray after(int l, NDArray x, NDArray y, AttentionStats attention) {
+                                    logits[l] = model.logits(y).toFloatArray(); // a probe after every block
+                                    return y;
+                                }
+                            }));
                 }
                 for (int p = 0; p < n; p++) {
                     int last = ExitFeatures.of(logits[layers - 1], p * v, v).top1();
@@ -131,7 +135,7 @@ public final class ExitTrainer {
 
     public static Result train(LlamaModel model, String modelDescription, List<int[]> docs, Options options,
             IntConsumer progress, Consumer<String> log) {
-        int layers = model.config().nLayers();
+        int layers = model.spec().nLayers();
         if (layers < 2) {
             throw new IllegalArgumentException("early exit needs a model of at least 2 blocks");
         }
@@ -194,7 +198,7 @@ public final class ExitTrainer {
         log.accept(String.format(Locale.ROOT, "svm on %d token-blocks (%.1f%% positive, positive weight %.2f): "
                 + "training accuracy %.3f", examples, 100.0 * positives / examples, wPos, trainAccuracy));
 
-        FlopCounter flops = new FlopCounter(model.config());
+        FlopCounter flops = model.flops();
         List<PolicyResult> results = new ArrayList<>();
         for (int first = 0; first + 1 < layers; first++) {
             for (int every = 1; every <= 2; every++) {
@@ -284,10 +288,13 @@ public final class ExitTrainer {
         double dense = 0;
         double spent = 0;
         double threshold = c.threshold();
-        double kv = c.propagateKv() ? flops.kvProjection() : 0;
+        long probe = flops.head() + c.decisionFlops(flops.vocabSize());
+        double[] kvAfter = new double[layers];
+        for (int l = 0; l < layers; l++) {
+            kvAfter[l] = c.propagateKv() ? flops.kvProjectionsAfter(l) : 0;
+        }
         for (int t = 0; t < cal.size(); t++) {
             int p = cal.position.get(t);
-            long block = flops.block(p);
             int exit = layers - 1;
             int probes = 0;
             double[] st = scores[t];
@@ -303,9 +310,8 @@ public final class ExitTrainer {
             boolean exited = exit < layers - 1;
             agree += !exited || cal.settled.get(t)[exit] ? 1 : 0;
             blocks += exit + 1;
-            dense += layers * (double) block + flops.head();
-            spent += (exit + 1) * (double) block + (layers - 1 - exit) * kv
-                    + probes * (double) flops.probe() + (exited ? 0 : flops.head());
+            dense += flops.denseAllBlocks(p) + (double) flops.denseHead();
+            spent += flops.blocksThrough(exit, p) + kvAfter[exit] + probes * (double) probe + (exited ? 0 : flops.head());
         }
         int n = Math.max(1, cal.size());
         return new double[] {agree / (double) n, blocks / n, 1 - spent / dense};

@@ -1,8 +1,8 @@
 package dev.skipflow.model.io;
 
-import dev.skipflow.model.LlamaConfig;
-import dev.skipflow.model.LlamaWeights;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.spec.LlamaConfig;
+import dev.skipflow.model.weights.LlamaWeights;
+import dev.skipflow.model.io.ModelFormatException;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;

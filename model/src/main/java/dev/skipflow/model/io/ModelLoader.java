@@ -1,34 +1,38 @@
 package dev.skipflow.model.io;
 
-import dev.skipflow.model.LlamaConfig;
-import dev.skipflow.model.LlamaWeights;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.spec.ModelSpec;
+import dev.skipflow.model.weights.ModelWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Opens a model by path: a llama2.c {@code .bin} file or a Hugging Face folder. */
+/**
+ * Opens a model by path: a llama2.c {@code .bin} file, a Hugging Face folder, or a compressed checkpoint
+ * folder ({@link CompressedCheckpoint}, recognized by its {@code skipflow.json}).
+ */
 public final class ModelLoader {
 
     private ModelLoader() {}
 
-    public static LlamaWeights load(Path path) {
+    public static ModelWeights load(Path path) {
         if (Files.isDirectory(path)) {
-            return HfCheckpoint.read(path);
+            return CompressedCheckpoint.isCompressed(path) ? CompressedCheckpoint.read(path).weights()
+                    : ModelWeights.of(HfCheckpoint.read(path));
         }
         if (!Files.isRegularFile(path)) {
             throw new ModelFormatException(path, "no such model file or folder");
         }
-        return Llama2cCheckpoint.read(path);
+        return ModelWeights.of(Llama2cCheckpoint.read(path));
     }
 
-    /** Only the shape: the llama2.c header or config.json, without reading weights. */
-    public static LlamaConfig config(Path path) {
+    /** Only the shape: the llama2.c header, config.json or the manifest, without reading weights. */
+    public static ModelSpec spec(Path path) {
         if (Files.isDirectory(path)) {
-            return HfCheckpoint.readConfig(path);
+            return CompressedCheckpoint.isCompressed(path) ? CompressedCheckpoint.readSpec(path)
+                    : ModelSpec.uniform(HfCheckpoint.readConfig(path));
         }
         if (!Files.isRegularFile(path)) {
             throw new ModelFormatException(path, "no such model file or folder");
         }
-        return Llama2cCheckpoint.readConfig(path);
+        return ModelSpec.uniform(Llama2cCheckpoint.readConfig(path));
     }
 }

@@ -3,7 +3,7 @@ package dev.skipflow.model.io;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.io.ModelFormatException;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;

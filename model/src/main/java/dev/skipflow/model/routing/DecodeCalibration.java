@@ -4,7 +4,9 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.TokenBatch;
+import dev.skipflow.model.decoder.AttentionStats;
+import dev.skipflow.model.decoder.BlockHook;
+import dev.skipflow.model.decoder.Forward;
 import java.util.Arrays;
 import java.util.List;
 
@@ -21,7 +23,7 @@ public final class DecodeCalibration {
 
     /** Thresholds for {@code artifact}'s schedule; {@code -Double.MAX_VALUE} for blocks that are never skipped. */
     public static double[] thresholds(LlamaModel model, RouterArtifact artifact, List<int[]> docs) {
-        int layers = model.config().nLayers();
+        int layers = model.spec().nLayers();
         double[] sparsity = artifact.schedule().perLayer();
         float[][] scores = new float[layers][];
         int total = docs.stream().mapToInt(d -> d.length).sum();
@@ -30,35 +32,39 @@ public final class DecodeCalibration {
         }
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
         int at = 0;
-        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.config().seqLen()), false)) {
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()), false)) {
             for (int[] doc : docs) {
                 int n = doc.length;
                 float[] importance = new float[n];
                 float[] rank = new float[n];
                 Arrays.fill(importance, Float.NaN);
+                int offset = at;
                 try (NDManager step = model.newStepManager()) {
                     cache.clearSlot(0);
-                    TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
-                    NDArray x = model.embed(batch, doc);
-                    for (int l = 0; l < layers; l++) {
-                        float[] f = new float[n * RouterFeatures.COUNT];
-                        for (int t = 0; t < n; t++) {
-                            RouterFeatures.ofNewest(f, t, importance[t], rank[t], sparsity[l]);
-                        }
-                        System.arraycopy(artifact.score(f, n), 0, scores[l], at, n);
-                        x = model.block(l, x, batch, cache, probs -> {
-                            // [kvHeads, rows, group, keys] -> per query row, attention summed over heads
-                            long[] shape = probs.getShape().getShape();
-                            int heads = (int) (shape[0] * shape[2]);
-                            int keys = (int) shape[3];
-                            float[] rows = probs.sum(new int[] {0, 2}).toFloatArray();
-                            for (int t = 0; t < n; t++) {
-                                float[] newest = RouterFeatures.newest(rows, t * keys, t, heads);
-                                importance[t] = newest[0];
-                                rank[t] = newest[1];
-                            }
-                        });
-                    }
+                    Forward.run(model, cache, step, true, Forward.prompt(0, 0, doc, null, null, false, n, n),
+                            Forward.Plan.hooked(new BlockHook() {
+                                @Override
+                                public void before(int l, NDArray x) {
+                                    float[] f = new float[n * RouterFeatures.COUNT];
+                                    for (int t = 0; t < n; t++) {
+                                        RouterFeatures.ofNewest(f, t, importance[t], rank[t], sparsity[l]);
+                                    }
+                                    System.arraycopy(artifact.score(f, n), 0, scores[l], offset, n);
+                                }
+
+                                @Override
+                                public NDArray after(int l, NDArray x, NDArray y, AttentionStats attention) {
+                                    // per query row, attention summed over heads: each position as the newest token
+                                    int keys = attention.keys();
+                                    float[] rows = attention.byQueryRow();
+                                    for (int t = 0; t < n; t++) {
+                                        float[] newest = RouterFeatures.newest(rows, t * keys, t, attention.heads());
+                                        importance[t] = newest[0];
+                                        rank[t] = newest[1];
+                                    }
+                                    return y;
+                                }
+                            }));
                 }
                 at += n;
             }

@@ -1,6 +1,6 @@
 package dev.skipflow.model.routing;
 
-import ai.djl.ndarray.NDArray;
+import dev.skipflow.model.decoder.AttentionStats;
 import java.util.Arrays;
 
 /**
@@ -9,7 +9,7 @@ import java.util.Arrays;
  * schedule's share; the first block, with nothing observed yet, runs densely. One prefill at a time: the
  * router keeps that prefill's importance between blocks. Decode runs densely.
  */
-public final class ImportanceRouter implements TokenRouter, AttentionObserver {
+public final class ImportanceRouter implements TokenRouter {
 
     private final SparsitySchedule schedule;
     private float[] importance = new float[0];
@@ -19,9 +19,11 @@ public final class ImportanceRouter implements TokenRouter, AttentionObserver {
     }
 
     @Override
-    public void observe(NDArray probs, int[] rowPositions) {
-        int heads = (int) (probs.getShape().get(0) * probs.getShape().get(2));
-        float[] fresh = RouterFeatures.importance(probs.sum(new int[] {0, 1, 2}).toFloatArray(), rowPositions, heads);
+    public void attended(int layer, Candidates ran, AttentionStats attention) {
+        if (!ran.prefill()) {
+            return; // decode runs densely
+        }
+        float[] fresh = RouterFeatures.importance(attention.receivedByKey(), ran.positions(), attention.heads());
         if (importance.length < fresh.length) {
             importance = Arrays.copyOf(importance, fresh.length);
         }
@@ -33,8 +35,10 @@ public final class ImportanceRouter implements TokenRouter, AttentionObserver {
     }
 
     @Override
-    public void reset(int length) {
-        importance = new float[0];
+    public void begin(boolean prefill, int rows) {
+        if (prefill) {
+            importance = new float[0];
+        }
     }
 
     @Override

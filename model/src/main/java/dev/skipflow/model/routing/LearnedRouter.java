@@ -1,6 +1,6 @@
 package dev.skipflow.model.routing;
 
-import ai.djl.ndarray.NDArray;
+import dev.skipflow.model.decoder.AttentionStats;
 
 /**
  * FTP's router at inference: one small MLP (4 inputs, 64 hidden, ReLU, 1 output) shared by all blocks,
@@ -13,7 +13,7 @@ import ai.djl.ndarray.NDArray;
  * another schedule) below 0, the sign the sparsity loss trained. Its factors are the newest token's
  * ({@link RouterFeatures#newest}), from the last block it ran.
  */
-public final class LearnedRouter implements TokenRouter, AttentionObserver {
+public final class LearnedRouter implements TokenRouter {
 
     private final RouterArtifact artifact;
     private final SparsitySchedule schedule;
@@ -41,15 +41,25 @@ public final class LearnedRouter implements TokenRouter, AttentionObserver {
     }
 
     @Override
-    public void reset(int length) {
-        importance = null;
-        sequenceLength = length;
+    public void begin(boolean prefill, int rows) {
+        if (prefill) {
+            importance = null;
+            sequenceLength = rows;
+        } else {
+            decodeImportance = new float[rows];
+            decodeRank = new float[rows];
+            java.util.Arrays.fill(decodeImportance, Float.NaN);
+        }
     }
 
     @Override
-    public void observe(NDArray probs, int[] rowPositions) {
-        int heads = (int) (probs.getShape().get(0) * probs.getShape().get(2));
-        float[] imp = RouterFeatures.importance(probs.sum(new int[] {0, 1, 2}).toFloatArray(), rowPositions, heads);
+    public void attended(int layer, Candidates ran, AttentionStats attention) {
+        if (!ran.prefill()) {
+            attendedDecode(ran, attention);
+            return;
+        }
+        int[] rowPositions = ran.positions();
+        float[] imp = RouterFeatures.importance(attention.receivedByKey(), rowPositions, attention.heads());
         if (importance == null) {
             importance = imp;
         } else {
@@ -74,23 +84,14 @@ public final class LearnedRouter implements TokenRouter, AttentionObserver {
         return TokenRouter.topK(scores, keep, -1);
     }
 
-    @Override
-    public void resetDecode(int rows) {
-        decodeImportance = new float[rows];
-        decodeRank = new float[rows];
-        java.util.Arrays.fill(decodeImportance, Float.NaN);
-    }
-
-    @Override
-    public void observeDecode(NDArray probs, int[] rowPositions, int[] rows) {
-        long[] shape = probs.getShape().getShape(); // [rows, kvHeads, group, keys]
-        int keys = (int) shape[3];
-        int heads = (int) (shape[1] * shape[2]);
-        float[] a = probs.sum(new int[] {1, 2}).toFloatArray();
-        for (int j = 0; j < rows.length; j++) {
-            float[] f = RouterFeatures.newest(a, j * keys, rowPositions[j], heads);
-            decodeImportance[rows[j]] = f[0];
-            decodeRank[rows[j]] = f[1];
+    /** Each decoding row's factors for the next block, from its own attention row in the block it just ran. */
+    private void attendedDecode(Candidates ran, AttentionStats attention) {
+        int keys = attention.keys();
+        float[] a = attention.byQueryRow();
+        for (int j = 0; j < ran.rows().length; j++) {
+            float[] f = RouterFeatures.newest(a, j * keys, ran.positions()[j], attention.heads());
+            decodeImportance[ran.rows()[j]] = f[0];
+            decodeRank[ran.rows()[j]] = f[1];
         }
     }
 

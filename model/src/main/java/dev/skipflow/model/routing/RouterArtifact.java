@@ -3,7 +3,7 @@ package dev.skipflow.model.routing;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.model.ArtifactJson;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.io.ModelFormatException;
 import dev.skipflow.model.decoder.LlamaModel;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -74,9 +74,9 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
             throw new ModelFormatException(source, "router was trained for model " + modelDescription + " (fingerprint "
                     + modelFingerprint + "), not for this one (fingerprint " + model.fingerprint() + ")");
         }
-        if (schedule.perLayer().length != model.config().nLayers()) {
+        if (schedule.perLayer().length != model.spec().nLayers()) {
             throw new ModelFormatException(source, "router schedule has " + schedule.perLayer().length
-                    + " blocks, the model has " + model.config().nLayers());
+                    + " blocks, the model has " + model.spec().nLayers());
         }
         return new LearnedRouter(this);
     }

@@ -2,7 +2,7 @@ package dev.skipflow.model.routing;
 
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.io.Serializable;
 import java.nio.file.Path;
@@ -49,7 +49,7 @@ public record RouterSpec(String baseline, double sparsity, String calibration, S
     }
 
     public TokenRouter build(LlamaModel model, Tokenizer tokenizer) {
-        int layers = model.config().nLayers();
+        int layers = model.spec().nLayers();
         if (baseline.equalsIgnoreCase("learned")) {
             Path source = Path.of("router artifact");
             LearnedRouter router = RouterArtifact.parse(artifact, source).routerFor(model, source); // refuses another model

@@ -6,9 +6,13 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
+import ai.djl.training.optimizer.Optimizer;
+import ai.djl.training.tracker.Tracker;
+import dev.skipflow.model.decoder.AttentionStats;
+import dev.skipflow.model.decoder.BlockHook;
+import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.TokenBatch;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -25,7 +29,8 @@ import java.util.function.IntConsumer;
  * choices or, because under DESIGN §6 every position's own prediction counts, toward the token-blocks a skip
  * oracle measured as cheapest; a one-sided sparsity loss sum_l max(target_l - actual_l, 0) on the router's own
  * decisions (score below 0 = skip; it keeps the score's sign meaningful); and distillation (KL) against the
- * dense model's output. Terms with weight 0 stay out of the graph.
+ * dense model's output. Terms with weight 0 stay out of the graph. Both passes are the decoder's one
+ * {@link Forward}; the router rides in it as a {@link BlockHook}; the weights step with DJL's Adam.
  *
  * <p>Each step perturbs the schedule (moving sparsity between blocks, mean unchanged) so the shared MLP sees
  * each block at several sparsities, as the schedule search that follows will ask of it.
@@ -49,7 +54,7 @@ public final class RouterTrainer {
      */
     public static RouterArtifact train(LlamaModel model, String modelDescription, List<int[]> docs, List<float[][]> damage,
             Options o, IntConsumer progress) {
-        int layers = model.config().nLayers();
+        int layers = model.spec().nLayers();
         int hidden = RouterArtifact.HIDDEN;
         try (NDManager params = model.newStepManager()) {
             SplittableRandom rnd = new SplittableRandom(o.seed());
@@ -58,13 +63,10 @@ public final class RouterTrainer {
                 params.zeros(new Shape(hidden)),
                 params.create(normal(rnd, hidden, 0.1f), new Shape(hidden, 1)),
                 params.zeros(new Shape(1))};
-            NDArray[] m = new NDArray[p.length];
-            NDArray[] v = new NDArray[p.length];
-            for (int i = 0; i < p.length; i++) {
-                p[i].setRequiresGradient(true);
-                m[i] = params.zeros(p[i].getShape());
-                v[i] = params.zeros(p[i].getShape());
+            for (NDArray a : p) {
+                a.setRequiresGradient(true);
             }
+            Optimizer adam = Optimizer.adam().optLearningRateTracker(Tracker.fixed(o.learningRate())).build();
             double lastDistill = 0;
             int skippedSteps = 0;
             for (int step = 1; step <= o.steps(); step++) {
@@ -104,7 +106,7 @@ public final class RouterTrainer {
                 } finally {
                     caches.forEach(KvCache::close);
                 }
-                if (!adam(p, m, v, step, o.learningRate())) {
+                if (!step(adam, p)) {
                     skippedSteps++;
                 }
                 lastDistill = distillSum / o.docsPerStep();
@@ -128,86 +130,117 @@ public final class RouterTrainer {
     /** One document's routed forward with gradients to the router, against its dense forward. */
     private static Losses documentLosses(LlamaModel model, NDManager manager, NDArray[] p, int[] doc,
             SparsitySchedule schedule, float[][] damage, KvCache cache) {
-        StaticRouter guide = new StaticRouter(schedule);
         int n = doc.length;
-        int heads = model.config().nHeads();
-        int[] positions = TokenRouter.all(n);
         NDArray denseLogProbs;
         try (KvCache denseCache = new KvCache(model, 1, n)) {
-            denseLogProbs = forwardDense(model, manager, denseCache, doc).stopGradient();
+            denseLogProbs = Forward.run(model, denseCache, manager, true, rows(doc), Forward.Plan.DENSE).logits()
+                    .logSoftmax(-1).stopGradient();
         }
-        {
-            TokenBatch batch = TokenBatch.prefill(model, manager, 0, 0, n);
-            NDArray x = model.embed(batch, doc);
-            float[][] importance = {null};
-            NDArray guideLoss = manager.zeros(new Shape());
-            NDArray sparsityLoss = manager.zeros(new Shape());
-            for (int l = 0; l < model.config().nLayers(); l++) {
-                double target = schedule.at(l);
-                NDArray features = manager.create(RouterFeatures.of(positions, importance[0], n, target),
-                        new Shape(n, RouterFeatures.COUNT));
-                NDArray score = features.matMul(p[0]).add(p[1]).maximum(0f).matMul(p[2]).add(p[3]).reshape(n, 1);
-                float[] scores = score.toFloatArray();
-                int keep = schedule.keep(l, n);
-                boolean[] skipped = new boolean[n];
-                float[] hard = new float[n];
-                java.util.Arrays.fill(hard, 1f);
-                float threshold = Float.NEGATIVE_INFINITY;
-                if (keep < n) {
-                    int[] kept = TokenRouter.topK(scores, keep, -1);
-                    java.util.Arrays.fill(hard, 0f);
-                    float lowestKept = Float.POSITIVE_INFINITY;
-                    for (int r : kept) {
-                        hard[r] = 1f;
-                        lowestKept = Math.min(lowestKept, scores[r]);
-                    }
-                    float highestSkipped = Float.NEGATIVE_INFINITY;
-                    for (int i = 0; i < n; i++) {
-                        skipped[i] = hard[i] == 0f;
-                        if (skipped[i]) {
-                            highestSkipped = Math.max(highestSkipped, scores[i]);
-                        }
-                    }
-                    threshold = (lowestKept + highestSkipped) / 2;
-                }
-                NDArray hardGate = manager.create(hard, new Shape(n, 1));
-                NDArray gate = hardGate;
-                if (keep < n) {
-                    float temperature = Math.max(1e-3f, spread(scores));
-                    NDArray soft = ai.djl.nn.Activation.sigmoid(score.sub(threshold).div(temperature));
-                    gate = hardGate.add(soft.sub(soft.stopGradient()));
-                }
-                // the router's own decisions (keep when score > 0), straight-through, for the one-sided sparsity loss
-                NDArray own = ai.djl.nn.Activation.sigmoid(score);
-                NDArray ownKeep = own.gt(0.5f).toType(DataType.FLOAT32, false).add(own.sub(own.stopGradient()));
-                sparsityLoss = sparsityLoss.add(ownKeep.mean().neg().add(1f).neg().add((float) target).maximum(0f));
-                float[] labels = new float[n];
-                int[] guideKeeps = damage == null ? guide.keepPrefill(l, positions)
-                        : TokenRouter.topK(damage[l], keep, -1); // keep where skipping costs most
-                for (int r : guideKeeps) {
-                    labels[r] = 1f;
-                }
-                NDArray y = manager.create(labels, new Shape(n, 1));
-                NDArray eps = own.clip(1e-6f, 1 - 1e-6f);
-                guideLoss = guideLoss.add(y.mul(eps.log()).add(y.neg().add(1f).mul(eps.neg().add(1f).log())).mean().neg());
-                NDArray out = model.block(l, x, batch.hidingKeys(skipped), cache,
-                        probs -> importance[0] = RouterFeatures.importance(
-                                probs.sum(new int[] {0, 1, 2}).toFloatArray(), positions, heads));
-                x = x.add(out.sub(x).mul(gate));
-            }
-            NDArray logProbs = model.logits(x).logSoftmax(-1);
-            NDArray distill = denseLogProbs.exp().mul(denseLogProbs.sub(logProbs)).sum().div(n);
-            return new Losses(distill, sparsityLoss, guideLoss);
-        }
+        GatedPass pass = new GatedPass(manager, p, schedule, damage, n);
+        NDArray logProbs = Forward.run(model, cache, manager, true, rows(doc), Forward.Plan.hooked(pass)).logits()
+                .logSoftmax(-1);
+        NDArray distill = denseLogProbs.exp().mul(denseLogProbs.sub(logProbs)).sum().div(n);
+        return new Losses(distill, pass.sparsityLoss, pass.guideLoss);
     }
 
-    private static NDArray forwardDense(LlamaModel model, NDManager manager, KvCache cache, int[] doc) {
-        TokenBatch batch = TokenBatch.prefill(model, manager, 0, 0, doc.length);
-        NDArray x = model.embed(batch, doc);
-        for (int l = 0; l < model.config().nLayers(); l++) {
-            x = model.block(l, x, batch, cache);
+    /** Every position of a document, for a pass whose every row is scored. */
+    private static List<Forward.Row> rows(int[] doc) {
+        return Forward.prompt(0, 0, doc, null, null, false, doc.length, 0);
+    }
+
+    /**
+     * The router inside the one forward pass, for training: before each block it scores the tokens, takes the
+     * schedule's hard top-k (skipped tokens' keys hidden from the others) and a straight-through relaxation of it;
+     * after the block, each token's state is its input plus the gated block update. Accumulates the guide and
+     * sparsity losses on the way.
+     */
+    private static final class GatedPass implements BlockHook {
+        private final NDManager manager;
+        private final NDArray[] p;
+        private final SparsitySchedule schedule;
+        private final float[][] damage;
+        private final StaticRouter guide;
+        private final int n;
+        private final int[] positions;
+        private float[] importance;
+        private boolean[] skipped;
+        private NDArray gate;
+        NDArray guideLoss;
+        NDArray sparsityLoss;
+
+        GatedPass(NDManager manager, NDArray[] p, SparsitySchedule schedule, float[][] damage, int n) {
+            this.manager = manager;
+            this.p = p;
+            this.schedule = schedule;
+            this.damage = damage;
+            this.guide = new StaticRouter(schedule);
+            this.n = n;
+            this.positions = TokenRouter.all(n);
+            this.guideLoss = manager.zeros(new Shape());
+            this.sparsityLoss = manager.zeros(new Shape());
         }
-        return model.logits(x).logSoftmax(-1);
+
+        @Override
+        public void before(int l, NDArray x) {
+            double target = schedule.at(l);
+            NDArray features = manager.create(RouterFeatures.of(positions, importance, n, target),
+                    new Shape(n, RouterFeatures.COUNT));
+            NDArray score = features.matMul(p[0]).add(p[1]).maximum(0f).matMul(p[2]).add(p[3]).reshape(n, 1);
+            float[] scores = score.toFloatArray();
+            int keep = schedule.keep(l, n);
+            skipped = new boolean[n];
+            float[] hard = new float[n];
+            java.util.Arrays.fill(hard, 1f);
+            float threshold = Float.NEGATIVE_INFINITY;
+            if (keep < n) {
+                int[] kept = TokenRouter.topK(scores, keep, -1);
+                java.util.Arrays.fill(hard, 0f);
+                float lowestKept = Float.POSITIVE_INFINITY;
+                for (int r : kept) {
+                    hard[r] = 1f;
+                    lowestKept = Math.min(lowestKept, scores[r]);
+                }
+                float highestSkipped = Float.NEGATIVE_INFINITY;
+                for (int i = 0; i < n; i++) {
+                    skipped[i] = hard[i] == 0f;
+                    if (skipped[i]) {
+                        highestSkipped = Math.max(highestSkipped, scores[i]);
+                    }
+                }
+                threshold = (lowestKept + highestSkipped) / 2;
+            }
+            NDArray hardGate = manager.create(hard, new Shape(n, 1));
+            gate = hardGate;
+            if (keep < n) {
+                float temperature = Math.max(1e-3f, spread(scores));
+                NDArray soft = ai.djl.nn.Activation.sigmoid(score.sub(threshold).div(temperature));
+                gate = hardGate.add(soft.sub(soft.stopGradient()));
+            }
+            // the router's own decisions (keep when score > 0), straight-through, for the one-sided sparsity loss
+            NDArray own = ai.djl.nn.Activation.sigmoid(score);
+            NDArray ownKeep = own.gt(0.5f).toType(DataType.FLOAT32, false).add(own.sub(own.stopGradient()));
+            sparsityLoss = sparsityLoss.add(ownKeep.mean().neg().add(1f).neg().add((float) target).maximum(0f));
+            float[] labels = new float[n];
+            int[] guideKeeps = damage == null ? guide.keepPrefill(l, positions)
+                    : TokenRouter.topK(damage[l], keep, -1); // keep where skipping costs most
+            for (int r : guideKeeps) {
+                labels[r] = 1f;
+            }
+            NDArray y = manager.create(labels, new Shape(n, 1));
+            NDArray eps = own.clip(1e-6f, 1 - 1e-6f);
+            guideLoss = guideLoss.add(y.mul(eps.log()).add(y.neg().add(1f).mul(eps.neg().add(1f).log())).mean().neg());
+        }
+
+        @Override
+        public boolean[] hiddenKeys(int layer) {
+            return skipped;
+        }
+
+        @Override
+        public NDArray after(int layer, NDArray input, NDArray output, AttentionStats attention) {
+            importance = RouterFeatures.importance(attention.receivedByKey(), positions, attention.heads());
+            return input.add(output.sub(input).mul(gate));
+        }
     }
 
     /** Standard deviation. */
@@ -225,13 +258,11 @@ public final class RouterTrainer {
     }
 
     /**
-     * Adam with the usual defaults (beta1 0.9, beta2 0.999) after clipping the gradient's global norm to 1;
-     * grads are consumed and zeroed. A step whose gradient is not finite (a rare overflow through the frozen
-     * model) is dropped rather than poisoning the weights; returns whether the step was taken.
+     * DJL's Adam (beta1 0.9, beta2 0.999) after clipping the gradient's global norm to 1; grads are consumed and
+     * zeroed. A step whose gradient is not finite (a rare overflow through the frozen model) is dropped rather
+     * than poisoning the weights; returns whether the step was taken.
      */
-    private static boolean adam(NDArray[] p, NDArray[] m, NDArray[] v, int t, float lr) {
-        float b1 = 0.9f;
-        float b2 = 0.999f;
+    private static boolean step(Optimizer adam, NDArray[] p) {
         NDArray[] grads = new NDArray[p.length];
         double norm = 0;
         for (int i = 0; i < p.length; i++) {
@@ -244,21 +275,13 @@ public final class RouterTrainer {
         boolean finite = Double.isFinite(norm);
         float scale = norm > 1 ? (float) (1 / norm) : 1f;
         for (int i = 0; i < p.length; i++) {
-            NDArray g = grads[i].mul(scale);
+            if (finite) {
+                try (NDArray g = grads[i].mul(scale)) {
+                    adam.update("router." + i, p[i], g);
+                }
+            }
             grads[i].muli(0f);
             grads[i].close();
-            if (!finite) {
-                g.close();
-                continue;
-            }
-            m[i].muli(b1).addi(g.mul(1 - b1));
-            v[i].muli(b2).addi(g.square().mul(1 - b2));
-            NDArray mHat = m[i].div((float) (1 - Math.pow(b1, t)));
-            NDArray vHat = v[i].div((float) (1 - Math.pow(b2, t)));
-            p[i].subi(mHat.mul(lr).div(vHat.sqrt().add(1e-8f)));
-            g.close();
-            mHat.close();
-            vHat.close();
         }
         return finite;
     }

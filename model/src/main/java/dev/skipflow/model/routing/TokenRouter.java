@@ -1,10 +1,31 @@
 package dev.skipflow.model.routing;
 
+import dev.skipflow.model.decoder.BlockRouter;
+
 /**
  * Decides, block by block, which tokens run the block; the others pass through on the residual path and
- * write no key/value there (later tokens do not attend to them in that block).
+ * write no key/value there (later tokens do not attend to them in that block). A prefill ranks one
+ * sequence's tokens against each other; a decode step decides for each sequence's new token alone.
  */
-public interface TokenRouter {
+public interface TokenRouter extends BlockRouter {
+
+    @Override
+    default boolean[] keep(int layer, Candidates c) {
+        int n = c.positions().length;
+        if (c.prefill()) {
+            boolean[] keep = new boolean[n];
+            for (int r : keepPrefill(layer, c.positions())) {
+                keep[r] = true;
+            }
+            return keep;
+        }
+        boolean[] keep = keepDecode(layer, c.positions(), c.rows());
+        if (keep == null) {
+            keep = new boolean[n];
+            java.util.Arrays.fill(keep, true);
+        }
+        return keep;
+    }
 
     /**
      * Rows of a prefill (one sequence, rows in increasing position) that run block {@code layer}, as
@@ -24,9 +45,6 @@ public interface TokenRouter {
     default boolean[] keepDecode(int layer, int[] positions, int[] rows) {
         return keepDecode(layer, positions);
     }
-
-    /** Short description for reports. */
-    String describe();
 
     /** The {@code keep} rows with the highest scores, as increasing indices; {@code forced} (or -1) is always kept. */
     static int[] topK(float[] scores, int keep, int forced) {

@@ -4,25 +4,34 @@ import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.io.ModelFormatException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
 
-/** A Hugging Face {@code tokenizer.json} through DJL's Rust tokenizers binding. */
+/**
+ * A Hugging Face {@code tokenizer.json} through DJL's Rust tokenizers binding. Special tokens come from its
+ * {@code added_tokens}: the begin-of-text token (if any) and every end-of-text token it declares, which are the
+ * stop tokens; ids 1 and 2 are ordinary tokens here unless the file says otherwise.
+ */
 public final class HfTokenizer implements Tokenizer {
 
     private final HuggingFaceTokenizer tokenizer;
     private final int vocabSize;
-    private final int bos;
-    private final int eos;
+    private final int bos; // -1 when the tokenizer has none
+    private final Set<Integer> stops;
 
-    private HfTokenizer(HuggingFaceTokenizer tokenizer, int vocabSize, int bos, int eos) {
+    /** End-of-text markers of the LLaMA, Llama 3, GPT-2/Qwen and ChatML families. */
+    private static final Set<String> END_TOKENS = Set.of("</s>", "<|end_of_text|>", "<|endoftext|>", "<|eot_id|>",
+            "<|im_end|>");
+
+    private HfTokenizer(HuggingFaceTokenizer tokenizer, int vocabSize, int bos, Set<Integer> stops) {
         this.tokenizer = tokenizer;
         this.vocabSize = vocabSize;
         this.bos = bos;
-        this.eos = eos;
+        this.stops = Set.copyOf(stops);
     }
 
     public static HfTokenizer read(Path file, int vocabSize) {
@@ -32,20 +41,20 @@ public final class HfTokenizer implements Tokenizer {
         } catch (IOException e) {
             throw new ModelFormatException(file, "not a readable tokenizer.json: " + e.getMessage(), e);
         }
-        int bos = BOS;
-        int eos = EOS;
+        int bos = -1;
+        Set<Integer> stops = new java.util.TreeSet<>();
         for (JsonNode t : root.path("added_tokens")) {
             String content = t.path("content").asText();
             int id = t.path("id").asInt();
-            switch (content) {
-                case "<s>", "<|begin_of_text|>" -> bos = id;
-                case "</s>", "<|end_of_text|>", "<|endoftext|>" -> eos = id;
-                default -> { }
+            if (content.equals("<s>") || content.equals("<|begin_of_text|>")) {
+                bos = id;
+            } else if (END_TOKENS.contains(content)) {
+                stops.add(id);
             }
         }
         try {
             HuggingFaceTokenizer tk = HuggingFaceTokenizer.newInstance(file, Map.of("addSpecialTokens", "false"));
-            return new HfTokenizer(tk, vocabSize, bos, eos);
+            return new HfTokenizer(tk, vocabSize, bos, stops);
         } catch (IOException | RuntimeException e) {
             throw new ModelFormatException(file, "cannot load tokenizer: " + e.getMessage(), e);
         }
@@ -55,9 +64,9 @@ public final class HfTokenizer implements Tokenizer {
     public int[] encode(String text, boolean withBos) {
         Encoding enc = tokenizer.encode(text, false, false);
         long[] ids = enc.getIds();
-        int offset = withBos ? 1 : 0;
+        int offset = withBos && bos >= 0 ? 1 : 0;
         int[] out = new int[ids.length + offset];
-        if (withBos) {
+        if (offset == 1) {
             out[0] = bos;
         }
         for (int i = 0; i < ids.length; i++) {
@@ -68,7 +77,7 @@ public final class HfTokenizer implements Tokenizer {
 
     @Override
     public byte[] pieceBytes(int previous, int token) {
-        if (token == bos || token == eos) {
+        if (token == bos || stops.contains(token)) {
             return new byte[0];
         }
         return tokenizer.decode(new long[] {token}, true).getBytes(StandardCharsets.UTF_8);
@@ -93,8 +102,14 @@ public final class HfTokenizer implements Tokenizer {
         return bos;
     }
 
+    /** The first end-of-text token, or -1 when the file declares none. */
     @Override
     public int eos() {
-        return eos;
+        return stops.isEmpty() ? -1 : stops.iterator().next();
+    }
+
+    @Override
+    public Set<Integer> stopTokens() {
+        return stops;
     }
 }

@@ -1,6 +1,6 @@
 package dev.skipflow.model.tokenizer;
 
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.io.ModelFormatException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -102,6 +102,12 @@ public final class Llama2cTokenizer implements Tokenizer {
             }
         }
         return piece.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** run.c stops at BOS, which delimits the stories it was trained on; EOS ends a text too. */
+    @Override
+    public java.util.Set<Integer> stopTokens() {
+        return java.util.Set.of(BOS, EOS);
     }
 
     @Override

@@ -1,8 +1,11 @@
 package dev.skipflow.model.tokenizer;
 
+import java.util.Set;
+
 /** Text to token ids and back. Implementations are immutable and thread-safe. */
 public interface Tokenizer {
 
+    /** llama2.c's ids: BOS (1) begins a text and also delimits generated stories; EOS (2) ends one. */
     int BOS = 1;
     int EOS = 2;
 
@@ -20,6 +23,11 @@ public interface Tokenizer {
 
     default int eos() {
         return EOS;
+    }
+
+    /** Sampled tokens that end a generation (never part of the completion). */
+    default Set<Integer> stopTokens() {
+        return Set.of(eos());
     }
 
     /** Decodes a token sequence that followed {@code previous}; invalid UTF-8 becomes U+FFFD, never an exception. */

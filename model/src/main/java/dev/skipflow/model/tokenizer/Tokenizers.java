@@ -1,6 +1,6 @@
 package dev.skipflow.model.tokenizer;
 
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.io.ModelFormatException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 

@@ -107,7 +107,7 @@ public final class RouterRecipe {
                 .map(d -> Arrays.copyOf(d, Math.min(d.length, o.searchMaxLen()))).toList();
         List<int[]> training = calibration.subList(0, calibration.size() - held).stream()
                 .map(d -> Arrays.copyOf(d, Math.min(d.length, o.maxLen()))).toList();
-        int layers = model.config().nLayers();
+        int layers = model.spec().nLayers();
         PerplexityEvaluator evaluator = new PerplexityEvaluator(model);
         SparsitySchedule uniform = SparsitySchedule.uniform(o.sparsity(), layers);
         ScheduleSearch.Options search = new ScheduleSearch.Options(o.population(), o.generations(),

@@ -7,6 +7,7 @@ import dev.skipflow.model.ScalarLlama;
 import dev.skipflow.model.TestModels;
 import java.nio.file.Path;
 import java.util.List;
+import dev.skipflow.model.data.Documents;
 import org.junit.jupiter.api.Test;
 
 class PerplexityEvaluatorTest {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.skipflow.model.TestModels;
 import java.util.List;
+import dev.skipflow.model.data.Documents;
 import org.junit.jupiter.api.Test;
 
 class SkipOracleTest {

@@ -5,14 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-import dev.skipflow.model.LlamaConfig;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.spec.LlamaConfig;
+import dev.skipflow.model.io.ModelFormatException;
 import dev.skipflow.model.SyntheticModels;
 import dev.skipflow.model.TestModels;
-import dev.skipflow.model.decoder.BatchEngine;
+import dev.skipflow.model.engine.BatchEngine;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Sequence;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.engine.Sequence;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.sampling.SamplingParams;
 import java.nio.file.Files;
@@ -100,10 +100,10 @@ class ExitArtifactTest {
         double exiting = 0;
         FlopAccount account = new FlopAccount();
         List<int[]> outputs = new ArrayList<>();
-        try (BatchEngine plain = new BatchEngine(TestModels.model(), 5, 256);
-                BatchEngine early = new BatchEngine(TestModels.model(), 5, 256, null, exit)) {
-            plain.stopOnEos(false);
-            early.stopOnEos(false);
+        try (BatchEngine plain = BatchEngine.builder(TestModels.model()).maxBatch(5).context(256)
+                        .stopTokens(java.util.Set.of()).build();
+                BatchEngine early = BatchEngine.builder(TestModels.model()).maxBatch(5).context(256).exit(exit)
+                        .stopTokens(java.util.Set.of()).build()) {
             for (String p : prompts) {
                 int[] prompt = TestModels.tokenizer().encode(p, true);
                 int[] d = run(plain, prompt, null);

@@ -6,9 +6,9 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-import dev.skipflow.model.LlamaConfig;
-import dev.skipflow.model.LlamaWeights;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.spec.LlamaConfig;
+import dev.skipflow.model.weights.LlamaWeights;
+import dev.skipflow.model.io.ModelFormatException;
 import dev.skipflow.model.ScalarLlama;
 import dev.skipflow.model.SyntheticModels;
 import dev.skipflow.model.TestModels;
@@ -61,7 +61,7 @@ class CheckpointTest {
         LlamaWeights w = SyntheticModels.weights(c, 11L, "test");
         Path file = dir.resolve("unshared.bin");
         writeLlama2c(w, file);
-        LlamaWeights back = ModelLoader.load(file);
+        LlamaWeights back = Llama2cCheckpoint.read(file);
         assertEquals(c, back.config());
         assertArrayEquals(w.classifier(), back.classifier());
         assertArrayEquals(w.w2()[1], back.w2()[1]);
@@ -75,7 +75,7 @@ class CheckpointTest {
         for (String dtype : new String[] {"F32", "F16", "BF16"}) {
             Path folder = dir.resolve("hf-" + dtype);
             HfCheckpoint.write(w, folder, dtype);
-            LlamaWeights back = ModelLoader.load(folder);
+            LlamaWeights back = HfCheckpoint.read(folder);
             assertEquals(w.config().dim(), back.config().dim());
             assertEquals(w.config().nKvHeads(), back.config().nKvHeads());
             if (dtype.equals("F32")) {
@@ -95,7 +95,7 @@ class CheckpointTest {
         LlamaWeights w = SyntheticModels.weights(c, 5L, "qwen-like");
         Path folder = dir.resolve("qwen");
         HfCheckpoint.write(w, folder, "F32");
-        LlamaWeights back = ModelLoader.load(folder);
+        LlamaWeights back = HfCheckpoint.read(folder);
         assertTrue(back.config().qkvBias());
         assertEquals(1_000_000f, back.config().ropeTheta());
         assertArrayEquals(w.bq()[1], back.bq()[1]);

@@ -5,7 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.skipflow.model.TestModels;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -37,7 +37,7 @@ class LearnedDecodeTest {
     void aTokenScoredBelowZeroSkipsEveryBlockWithSparsityAndNoOther() {
         LlamaModel model = TestModels.model();
         var evaluator = new PerplexityEvaluator(model);
-        int layers = model.config().nLayers();
+        int layers = model.spec().nLayers();
         // skipping block 2 for every decoding token is exactly removing block 2 in decode
         var learned = evaluator.compareDecode(DOCS, constant(model, -1f, 0, 0, 0.3, 0, 0), i -> { });
         var removed = evaluator.compareDecode(DOCS, new BlockRemoval(layers, 2), i -> { });

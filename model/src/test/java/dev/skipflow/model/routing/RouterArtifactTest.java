@@ -6,12 +6,12 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
-import dev.skipflow.model.LlamaConfig;
-import dev.skipflow.model.ModelFormatException;
+import dev.skipflow.model.spec.LlamaConfig;
+import dev.skipflow.model.io.ModelFormatException;
 import dev.skipflow.model.SyntheticModels;
 import dev.skipflow.model.TestModels;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -39,7 +39,7 @@ class RouterArtifactTest {
         assertArrayEquals(a.decodeThresholds(), b.decodeThresholds());
         assertEquals(a.modelFingerprint(), model.fingerprint());
         LearnedRouter router = b.routerFor(model, file);
-        router.reset(20);
+        router.begin(true, 20);
         assertEquals(15, router.keepPrefill(1, TokenRouter.all(20)).length, "keeps 75% of 20 tokens");
 
         LlamaConfig other = LlamaConfig.llama2c(64, 172, 5, 8, 4, 512, 512, true);
@@ -50,10 +50,10 @@ class RouterArtifactTest {
             RouterSpec spec = RouterSpec.learned(file, null);
             assertThrows(ModelFormatException.class, () -> spec.build(stranger, TestModels.tokenizer()));
             TokenRouter fromSpec = spec.build(model, TestModels.tokenizer());
-            ((LearnedRouter) fromSpec).reset(20);
+            fromSpec.begin(true, 20);
             assertEquals(15, fromSpec.keepPrefill(1, TokenRouter.all(20)).length, "the artifact's schedule");
             TokenRouter overridden = RouterSpec.learned(file, 0.5).build(model, TestModels.tokenizer());
-            ((LearnedRouter) overridden).reset(20);
+            overridden.begin(true, 20);
             assertEquals(10, overridden.keepPrefill(1, TokenRouter.all(20)).length, "--sparsity overrides it");
         }
         Files.writeString(dir.resolve("bad.json"), "{\"format\": \"something-else\"}");

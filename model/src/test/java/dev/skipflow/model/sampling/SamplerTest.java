@@ -10,7 +10,7 @@ class SamplerTest {
 
     @Test
     void greedyTakesTheFirstLargestLogit() {
-        Sampler s = new Sampler(SamplingParams.greedy(1));
+        Llama2cSampler s = new Llama2cSampler(SamplingParams.greedy(1));
         assertEquals(2, s.sample(new float[] {0f, 1f, 3f, 3f, -1f}));
     }
 
@@ -18,8 +18,8 @@ class SamplerTest {
     void sameSeedSameDrawsAndTheDrawsFollowTheDistribution() {
         float[] logits = {0f, (float) Math.log(3), (float) Math.log(6)}; // probabilities 0.1, 0.3, 0.6
         int[] counts = new int[3];
-        Sampler a = new Sampler(new SamplingParams(1, 1f, 1f, 99L));
-        Sampler b = new Sampler(new SamplingParams(1, 1f, 1f, 99L));
+        Llama2cSampler a = new Llama2cSampler(new SamplingParams(1, 1f, 1f, 99L));
+        Llama2cSampler b = new Llama2cSampler(new SamplingParams(1, 1f, 1f, 99L));
         for (int i = 0; i < 20_000; i++) {
             int x = a.sample(logits.clone());
             assertEquals(x, b.sample(logits.clone()));
@@ -33,11 +33,11 @@ class SamplerTest {
     @Test
     void topPKeepsOnlyTheNucleus() {
         float[] logits = {0f, (float) Math.log(3), (float) Math.log(6)};
-        Sampler s = new Sampler(new SamplingParams(1, 1f, 0.5f, 3L)); // 0.6 alone exceeds 0.5
+        Llama2cSampler s = new Llama2cSampler(new SamplingParams(1, 1f, 0.5f, 3L)); // 0.6 alone exceeds 0.5
         for (int i = 0; i < 2000; i++) {
             assertEquals(2, s.sample(logits.clone()));
         }
-        Sampler wider = new Sampler(new SamplingParams(1, 1f, 0.85f, 3L)); // {0.6, 0.3}
+        Llama2cSampler wider = new Llama2cSampler(new SamplingParams(1, 1f, 0.85f, 3L)); // {0.6, 0.3}
         boolean sawSecond = false;
         for (int i = 0; i < 2000; i++) {
             int x = wider.sample(logits.clone());
@@ -50,7 +50,7 @@ class SamplerTest {
     @Test
     void lowTemperatureSharpensTowardsGreedy() {
         float[] logits = {1f, 2f, 1.5f};
-        Sampler s = new Sampler(new SamplingParams(1, 0.01f, 1f, 5L));
+        Llama2cSampler s = new Llama2cSampler(new SamplingParams(1, 0.01f, 1f, 5L));
         for (int i = 0; i < 500; i++) {
             assertEquals(1, s.sample(logits.clone()));
         }

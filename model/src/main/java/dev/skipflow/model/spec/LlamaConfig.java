@@ -1,4 +1,4 @@
-package dev.skipflow.model;
+package dev.skipflow.model.spec;
 
 /**
  * Shape and numerics of a LLaMA-family decoder.

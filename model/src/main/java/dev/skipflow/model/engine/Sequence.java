@@ -1,4 +1,4 @@
-package dev.skipflow.model.decoder;
+package dev.skipflow.model.engine;
 
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.sampling.Sampler;
@@ -7,7 +7,8 @@ import java.util.Arrays;
 
 /**
  * One generation in flight: its prompt, what it has produced, its place in the KV cache and its cost.
- * Owned by the {@link BatchEngine} thread while running; read by the caller once finished.
+ * The {@link Scheduler} moves it through waiting, running and finished; the {@link ModelRunner} computes its
+ * tokens. Owned by the engine's thread while running; read by the caller once finished.
  */
 public final class Sequence {
 
@@ -35,16 +36,21 @@ public final class Sequence {
      * @param prompt token ids, BOS included where the model expects it
      */
     public Sequence(Object tag, int[] prompt, SamplingParams params) {
+        this(tag, prompt, Sampler.of(params));
+    }
+
+    /** The same with a sampler of the caller's (it carries the request's settings). */
+    public Sequence(Object tag, int[] prompt, Sampler sampler) {
         if (prompt.length == 0) {
             throw new IllegalArgumentException("prompt has no tokens");
         }
         this.tag = tag;
         this.prompt = prompt.clone();
-        this.sampler = new Sampler(params);
+        this.sampler = sampler;
         this.submittedNanos = System.nanoTime();
     }
 
-    /** Whether the engine's router may skip blocks for this sequence (false: the dense path, for A/B). */
+    /** Whether the engine's router and exit policy apply to this sequence (false: the dense path, for A/B). */
     public Sequence adaptive(boolean on) {
         this.adaptive = on;
         return this;

@@ -1,4 +1,4 @@
-package dev.skipflow.model.eval;
+package dev.skipflow.model.data;
 
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.io.BufferedReader;

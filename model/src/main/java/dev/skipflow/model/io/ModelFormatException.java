@@ -1,4 +1,4 @@
-package dev.skipflow.model;
+package dev.skipflow.model.io;
 
 import java.nio.file.Path;
 

@@ -1,4 +1,6 @@
-package dev.skipflow.model;
+package dev.skipflow.model.weights;
+
+import dev.skipflow.model.spec.LlamaConfig;
 
 /**
  * Host-side fp32 weights in llama2.c's layout: matrices are row-major {@code [out, in]}, RoPE pairs

@@ -1,4 +1,4 @@
-package dev.skipflow.model.decoder;
+package dev.skipflow.model.engine;
 
 import ai.djl.engine.Engine;
 import ai.djl.pytorch.jni.JniUtils;

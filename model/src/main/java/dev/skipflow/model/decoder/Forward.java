@@ -1,0 +1,395 @@
+package dev.skipflow.model.decoder;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import dev.skipflow.model.flops.FlopAccount;
+import dev.skipflow.model.flops.FlopCounter;
+import dev.skipflow.model.nn.Tensors;
+import dev.skipflow.model.sampling.Sampler;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The decoder's one forward pass, for every configuration: a prefill (one sequence's prompt) or a decode step
+ * (one new token per sequence), dense or routed ({@link BlockRouter}), with early exit ({@link ExitPolicy}),
+ * observed or reshaped by a trainer ({@link BlockHook}), on any model the spec describes. FLOPs are charged
+ * here and only here, from the model's {@link FlopCounter}, for what actually ran.
+ *
+ * <p>Block by block:
+ * <ol>
+ *   <li>rows that exited before this block get keys and values here projected from their exit hidden state
+ *       (CALM's propagation), so later tokens still attend to them; or none, when the policy masks them;</li>
+ *   <li>the block runs on the active rows the router keeps (gathered, then scattered back); a routed skip is not
+ *       an exit: the row stays active, keeps its hidden state and writes no key/value in that block;</li>
+ *   <li>after a probed block, the final norm and LM head run on the active rows that may exit; a row whose
+ *       probe the policy accepts stops there, and that probe's logits are its output.</li>
+ * </ol>
+ * Rows still active after the last block get the LM head if their logits are wanted.
+ */
+public final class Forward {
+
+    private Forward() {}
+
+    /**
+     * One row of a pass: the token at {@code position} of the sequence in {@code slot}.
+     *
+     * @param account charged for what the row ran (rows of one sequence share it); null = not counted
+     * @param written per block, keys/values the row's sequence has there (updated; rows of one sequence share it)
+     * @param routable whether the router may skip blocks for it (false: a dense request in a mixed batch)
+     * @param mayExit whether it is probed and may stop early
+     * @param wantsLogits whether its output logits are needed (the head runs and is charged only for those)
+     */
+    public record Row(int slot, int position, int token, FlopAccount account, int[] written, boolean routable,
+            boolean mayExit, boolean wantsLogits) {}
+
+    /** What runs besides the dense blocks; any part may be null. */
+    public record Plan(BlockRouter router, ExitPolicy exit, BlockHook hook) {
+        public static final Plan DENSE = new Plan(null, null, null);
+
+        public Plan {
+            if (hook != null && (router != null || exit != null)) {
+                throw new IllegalArgumentException("a block hook sees every row; it is not combined with a router or exit");
+            }
+        }
+
+        public static Plan routed(BlockRouter router) {
+            return new Plan(router, null, null);
+        }
+
+        public static Plan hooked(BlockHook hook) {
+            return new Plan(null, null, hook);
+        }
+    }
+
+    /**
+     * A sequence's consecutive tokens from {@code start} as prefill rows, all routable; {@code exitFrom} = first
+     * row that may exit (rows.length for none); logits wanted from row {@code logitsFrom} on.
+     */
+    public static List<Row> prompt(int slot, int start, int[] tokens, FlopAccount account, int[] written,
+            boolean routable, int exitFrom, int logitsFrom) {
+        Row[] rows = new Row[tokens.length];
+        for (int i = 0; i < tokens.length; i++) {
+            rows[i] = new Row(slot, start + i, tokens[i], account, written, routable, i >= exitFrom, i >= logitsFrom);
+        }
+        return Arrays.asList(rows);
+    }
+
+    /** What a pass produced. */
+    public static final class Output {
+        private final NDArray hidden;
+        private final NDArray logits;
+        private final int[] logitRows;
+        private final float[][] exitLogits;
+        private final int[] layersRun;
+        private final int vocab;
+        private float[] hostLogits;
+
+        Output(NDArray hidden, NDArray logits, int[] logitRows, float[][] exitLogits, int[] layersRun, int vocab) {
+            this.hidden = hidden;
+            this.logits = logits;
+            this.logitRows = logitRows;
+            this.exitLogits = exitLogits;
+            this.layersRun = layersRun;
+            this.vocab = vocab;
+        }
+
+        /** Hidden states after the last block each row ran, {@code [rows, dim]}. */
+        public NDArray hidden() {
+            return hidden;
+        }
+
+        /**
+         * The device logits {@code [k, vocab]} of the rows that reached the LM head after the last block, in row
+         * order ({@link #logitRows()}): for trainers (differentiable) and device-side sampling.
+         */
+        public NDArray logits() {
+            return logits;
+        }
+
+        /** Rows whose logits are in {@link #logits()}. */
+        public int[] logitRows() {
+            return logitRows;
+        }
+
+        /** Blocks each row ran before its output (an exit after block l ran l + 1). */
+        public int[] layersRun() {
+            return layersRun;
+        }
+
+        /** Whether row {@code i} stopped at a probe. */
+        public boolean exited(int i) {
+            return exitLogits[i] != null;
+        }
+
+        /** Row {@code i}'s output logits on the host (its probe's when it exited); null when not wanted. */
+        public float[] logits(int i) {
+            if (exitLogits[i] != null) {
+                return exitLogits[i].clone();
+            }
+            int j = Arrays.binarySearch(logitRows, i);
+            if (j < 0) {
+                return null;
+            }
+            return Arrays.copyOfRange(host(), j * vocab, (j + 1) * vocab);
+        }
+
+        /** Every row's logits, row-major {@code [rows * vocab]}; every row must have wanted them. */
+        public float[] allLogits() {
+            int n = exitLogits.length;
+            if (logitRows.length == n) {
+                return host();
+            }
+            float[] all = new float[n * vocab];
+            for (int i = 0; i < n; i++) {
+                float[] row = logits(i);
+                if (row == null) {
+                    throw new IllegalStateException("row " + i + " did not ask for its logits");
+                }
+                System.arraycopy(row, 0, all, i * vocab, vocab);
+            }
+            return all;
+        }
+
+        /** Per row, the top-1 token (only N ids cross to the host for rows that reached the head); -1 if not wanted. */
+        public int[] argmax() {
+            int[] top = new int[exitLogits.length];
+            Arrays.fill(top, -1);
+            if (logits != null) {
+                long[] ids = logits.argMax(-1).toLongArray();
+                for (int j = 0; j < logitRows.length; j++) {
+                    top[logitRows[j]] = (int) ids[j];
+                }
+            }
+            for (int i = 0; i < exitLogits.length; i++) {
+                if (exitLogits[i] != null) {
+                    top[i] = Sampler.argmax(exitLogits[i]);
+                }
+            }
+            return top;
+        }
+
+        private float[] host() {
+            if (hostLogits == null) {
+                hostLogits = logits.toFloatArray();
+            }
+            return hostLogits;
+        }
+    }
+
+    /**
+     * Runs one pass. A prefill's rows are consecutive positions of one slot; a decode step's rows are one per slot.
+     *
+     * @param manager owns the step's temporaries (and the output)
+     */
+    public static Output run(LlamaModel model, KvCache cache, NDManager manager, boolean prefill, List<Row> rows,
+            Plan plan) {
+        int n = rows.size();
+        int layers = model.spec().nLayers();
+        int vocab = model.spec().vocabSize();
+        FlopCounter flops = model.flops();
+        BlockRouter router = plan.router();
+        ExitPolicy exit = plan.exit();
+        BlockHook hook = plan.hook();
+        if (exit != null && exit.layers() != layers) {
+            throw new IllegalArgumentException("exit policy is for " + exit.layers() + " blocks, the model has " + layers);
+        }
+        TokenBatch batch = batch(model, manager, prefill, rows);
+        int[] positions = batch.positions();
+        int[] tokens = new int[n];
+        for (int i = 0; i < n; i++) {
+            tokens[i] = rows.get(i).token();
+        }
+        NDArray x = model.embed(batch, tokens);
+        if (router != null) {
+            router.begin(prefill, n);
+        }
+        float[][] exitLogits = new float[n][];
+        boolean[] exited = new boolean[n];
+        int exitedCount = 0;
+        int[] layersRun = new int[n];
+        Arrays.fill(layersRun, layers);
+        long[] mlpFlops = new long[n];
+        AttentionStats[] seen = new AttentionStats[1];
+        for (int l = 0; l < layers; l++) {
+            Block block = model.block(l);
+            if (exitedCount > 0) {
+                int[] gone = indices(exited, true);
+                if (exit.propagateKv()) {
+                    block.writeKeysValues(x.get(at(manager, gone)), batch.select(gone), cache);
+                }
+                for (int i : gone) {
+                    Row r = rows.get(i);
+                    charge(r, flops.denseBlock(l, positions[i]), exit.propagateKv() ? flops.kvProjection(l) : 0, 0);
+                    if (exit.propagateKv() && r.written() != null) {
+                        r.written()[l]++;
+                    }
+                }
+            }
+            int[] active = indices(exited, false);
+            boolean[] ran = keep(router, l, active, rows, prefill, n);
+            int[] run = indices(ran, true);
+            Arrays.fill(mlpFlops, 0);
+            int layer = l;
+            if (run.length == n) {
+                seen[0] = null;
+                if (hook != null) {
+                    hook.before(l, x);
+                }
+                boolean[] hidden = hook == null ? null : hook.hiddenKeys(l);
+                TokenBatch b = hidden == null ? batch : batch.hidingKeys(hidden);
+                NDArray out = block.forward(x, b, cache, mlpFlops, router == null && hook == null ? null : stats -> {
+                    seen[0] = stats;
+                    if (router != null) {
+                        router.attended(layer, new BlockRouter.Candidates(prefill, run, positions), stats);
+                    }
+                });
+                x = hook == null ? out : hook.after(l, x, out, seen[0]);
+            } else if (run.length > 0) {
+                TokenBatch kept = batch.select(run);
+                NDIndex index = at(manager, run);
+                long[] keptFlops = new long[run.length];
+                NDArray out = block.forward(x.get(index), kept, cache, keptFlops, router == null ? null
+                        : stats -> router.attended(layer, new BlockRouter.Candidates(prefill, run, kept.positions()), stats));
+                x.set(index, out); // x is this pass's own tensor (a gather or a block output): update in place
+                for (int j = 0; j < run.length; j++) {
+                    mlpFlops[run[j]] = keptFlops[j];
+                }
+            }
+            for (int i : active) {
+                chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i]);
+            }
+            if (exit != null && exit.probes(l)) {
+                int[] probed = probeRows(active, rows);
+                if (probed.length > 0) {
+                    float[] logits = model.logits(x.get(at(manager, probed))).toFloatArray();
+                    long probeCost = flops.head() + exit.decisionFlops(vocab);
+                    for (int j = 0; j < probed.length; j++) {
+                        int i = probed[j];
+                        charge(rows.get(i), 0, probeCost, 0);
+                        if (exit.accepts(logits, j * vocab, vocab, l)) {
+                            exited[i] = true;
+                            exitedCount++;
+                            layersRun[i] = l + 1;
+                            exitLogits[i] = Arrays.copyOfRange(logits, j * vocab, (j + 1) * vocab);
+                        }
+                    }
+                }
+            }
+        }
+        int[] finals = new int[n];
+        int k = 0;
+        for (int i = 0; i < n; i++) {
+            Row r = rows.get(i);
+            if (r.wantsLogits()) {
+                if (r.account() != null) {
+                    r.account().add(flops.denseHead(), exited[i] ? 0 : flops.head(), 0, 0);
+                }
+                if (!exited[i]) {
+                    finals[k++] = i;
+                }
+            }
+            if (exit != null && r.mayExit() && r.account() != null) {
+                r.account().exit(layersRun[i], layers);
+            }
+        }
+        int[] logitRows = Arrays.copyOf(finals, k);
+        NDArray logits = k == 0 ? null : model.logits(k == n ? x : x.get(at(manager, logitRows)));
+        return new Output(x, logits, logitRows, exitLogits, layersRun, vocab);
+    }
+
+    private static TokenBatch batch(LlamaModel model, NDManager manager, boolean prefill, List<Row> rows) {
+        int n = rows.size();
+        if (n == 0) {
+            throw new IllegalArgumentException("a forward pass needs at least one row");
+        }
+        if (prefill) {
+            Row first = rows.get(0);
+            for (int i = 1; i < n; i++) {
+                if (rows.get(i).slot() != first.slot() || rows.get(i).position() != first.position() + i) {
+                    throw new IllegalArgumentException("prefill rows must be consecutive positions of one slot");
+                }
+            }
+            return TokenBatch.prefill(model, manager, first.slot(), first.position(), n);
+        }
+        int[] slots = new int[n];
+        int[] positions = new int[n];
+        for (int i = 0; i < n; i++) {
+            slots[i] = rows.get(i).slot();
+            positions[i] = rows.get(i).position();
+        }
+        return TokenBatch.decode(model, manager, slots, positions);
+    }
+
+    /** Which rows run block {@code layer}: active ones the router keeps (rows it may not route always run). */
+    private static boolean[] keep(BlockRouter router, int layer, int[] active, List<Row> rows, boolean prefill, int n) {
+        boolean[] ran = new boolean[n];
+        if (router == null || active.length == 0) {
+            for (int i : active) {
+                ran[i] = true;
+            }
+            return ran;
+        }
+        int[] activePositions = new int[active.length];
+        for (int j = 0; j < active.length; j++) {
+            activePositions[j] = rows.get(active[j]).position();
+        }
+        boolean[] keep = router.keep(layer, new BlockRouter.Candidates(prefill, active, activePositions));
+        for (int j = 0; j < active.length; j++) {
+            ran[active[j]] = keep[j] || !rows.get(active[j]).routable();
+        }
+        return ran;
+    }
+
+    /**
+     * One row's block: the dense original's cost, and what ran, attention over the keys it really attended
+     * (those its sequence wrote in this block, itself included) plus its MLP; a skipped row is charged nothing
+     * and writes nothing.
+     */
+    private static void chargeBlock(FlopCounter flops, Row r, int layer, int position, boolean ran, long mlp) {
+        if (r.account() != null) {
+            long dense = flops.denseBlock(layer, position);
+            if (ran) {
+                FlopCounter.BlockCost c = flops.cost(layer);
+                r.account().add(dense, c.fixed() + c.perKey() * (r.written()[layer] + 1L) + mlp, 0, 1);
+            } else {
+                r.account().add(dense, 0, 1, 1);
+            }
+        }
+        if (ran && r.written() != null) {
+            r.written()[layer]++;
+        }
+    }
+
+    private static void charge(Row r, long dense, long executed, long skipped) {
+        if (r.account() != null) {
+            r.account().add(dense, executed, skipped, dense > 0 ? 1 : 0);
+        }
+    }
+
+    private static int[] probeRows(int[] active, List<Row> rows) {
+        int[] r = new int[active.length];
+        int k = 0;
+        for (int i : active) {
+            if (rows.get(i).mayExit()) {
+                r[k++] = i;
+            }
+        }
+        return Arrays.copyOf(r, k);
+    }
+
+    private static int[] indices(boolean[] flag, boolean value) {
+        int[] r = new int[flag.length];
+        int k = 0;
+        for (int i = 0; i < flag.length; i++) {
+            if (flag[i] == value) {
+                r[k++] = i;
+            }
+        }
+        return Arrays.copyOf(r, k);
+    }
+
+    private static NDIndex at(NDManager manager, int[] rows) {
+        return new NDIndex("{}", manager.create(Tensors.toLongs(rows)));
+    }
+}

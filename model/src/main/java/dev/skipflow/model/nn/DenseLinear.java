@@ -1,0 +1,57 @@
+package dev.skipflow.model.nn;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+
+/** {@code x W^T + b}, with W stored transposed and contiguous ({@code [in, out]}) so the matmul reads no strides. */
+public final class DenseLinear implements Linear {
+
+    private final NDArray weightT;
+    private final NDArray bias;
+    private final int in;
+    private final int out;
+
+    DenseLinear(NDArray weightT, NDArray bias) {
+        this.weightT = weightT;
+        this.bias = bias;
+        this.in = (int) weightT.getShape().get(0);
+        this.out = (int) weightT.getShape().get(1);
+    }
+
+    /** From a row-major host matrix {@code [out, in]} and an optional bias {@code [out]}. */
+    public static DenseLinear of(NDManager manager, float[] rowMajor, int out, int in, float[] bias) {
+        return new DenseLinear(Tensors.transposed(manager, rowMajor, out, in), bias == null ? null : manager.create(bias));
+    }
+
+    @Override
+    public int in() {
+        return in;
+    }
+
+    @Override
+    public int out() {
+        return out;
+    }
+
+    @Override
+    public NDArray forward(NDArray x) {
+        NDArray y = x.matMul(weightT);
+        return bias == null ? y : y.add(bias);
+    }
+
+    @Override
+    public long flops(long rows) {
+        return Linear.denseFlops(in, out, bias != null, rows);
+    }
+
+    /** The transposed weight {@code [in, out]} (trainers read and update it). */
+    public NDArray weightT() {
+        return weightT;
+    }
+
+    /** Shape check for tests and loaders. */
+    public Shape shape() {
+        return new Shape(out, in);
+    }
+}
