@@ -46,7 +46,7 @@ class RoutedJobIT {
         });
     }
 
-    static dev.skipflow.job.cli.RoutingOptions routing(String... args) {
+    static dev.skipflow.job.options.RoutingOptions routing(String... args) {
         Holder h = new Holder();
         new picocli.CommandLine(h).parseArgs(args);
         return h.routing;
@@ -56,7 +56,7 @@ class RoutedJobIT {
     @picocli.CommandLine.Command(name = "holder")
     static final class Holder {
         @picocli.CommandLine.Mixin
-        dev.skipflow.job.cli.RoutingOptions routing = new dev.skipflow.job.cli.RoutingOptions();
+        dev.skipflow.job.options.RoutingOptions routing = new dev.skipflow.job.options.RoutingOptions();
     }
 
     /** FTP's recipe with a tiny budget, for the job's default model (stories260K). */

@@ -1,7 +1,7 @@
 package dev.skipflow.job;
 
-import dev.skipflow.job.cli.ModelOptions;
-import dev.skipflow.job.cli.RoutingOptions;
+import dev.skipflow.job.options.ModelOptions;
+import dev.skipflow.job.options.RoutingOptions;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 

@@ -1,6 +1,5 @@
 package dev.skipflow.job;
 
-import dev.skipflow.job.local.Topics;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;

@@ -5,9 +5,14 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.local.StreamBench;
+import dev.skipflow.job.options.ExitOptions;
+import dev.skipflow.job.options.ModelOptions;
+import dev.skipflow.job.options.RoutingOptions;
 import dev.skipflow.model.LlamaConfig;
+import dev.skipflow.model.bench.BenchRunner;
 import dev.skipflow.model.bench.ThroughputBench;
 import dev.skipflow.model.decoder.LlamaModel;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -81,43 +86,20 @@ public final class BenchCommand implements Callable<Integer> {
         if (rounds < 1 || steps < 1 || promptTokens < 1 || prefillTokens < 1) {
             throw new IllegalArgumentException("--rounds, --steps, --prompt-tokens and --prefill-tokens must be positive");
         }
-        ThroughputBench.Report r;
-        ThroughputBench.RoutedPrefill routed = null;
-        java.util.List<ThroughputBench.AdaptiveDecode> exitDecode = new java.util.ArrayList<>();
+        BenchRunner.Result measured;
         LlamaConfig c;
         String device;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
             c = model.config();
             device = model.device().toString();
-            var bench = new ThroughputBench(model, new ThroughputBench.Options(batchSizes, steps, promptTokens,
-                    prefillTokens, rounds, 1234L, warmupSeconds));
-            r = bench.run(msg -> System.err.println("bench: " + msg));
             var router = routing.enabled() ? routing.router(model, modelOptions.tokenizer()) : null;
-            if (routing.enabled()) {
-                routed = bench.prefillSideBySide(router, msg -> System.err.println("bench: " + msg));
-            }
-            if (exitOptions.enabled() || router != null) {
-                var prompts = dev.skipflow.model.eval.Documents.read(promptText != null ? promptText
-                        : dev.skipflow.model.ModelPaths.sharedData("tinystories-valid-sample.txt"), modelOptions.tokenizer(),
-                        promptTokens, 0);
-                if (router != null && !exitOptions.enabled()) {
-                    // decoding tokens routed alone (learned routers skip in decode; FTP's static router never does)
-                    for (int b : batchSizes) {
-                        exitDecode.add(bench.decodeSideBySide(router, null, prompts, b,
-                                msg -> System.err.println("bench: " + msg)));
-                    }
-                }
-                for (var exit : exitOptions.sweep(model)) {
-                    for (int b : batchSizes) {
-                        exitDecode.add(bench.decodeSideBySide(null, exit, prompts, b, msg -> System.err.println("bench: " + msg)));
-                        if (router != null) {
-                            exitDecode.add(bench.decodeSideBySide(router, exit, prompts, b,
-                                    msg -> System.err.println("bench: " + msg)));
-                        }
-                    }
-                }
-            }
+            measured = BenchRunner.run(model, new ThroughputBench.Options(batchSizes, steps, promptTokens, prefillTokens,
+                            rounds, 1234L, warmupSeconds), router, exitOptions.sweep(model), promptText,
+                    modelOptions::tokenizer, msg -> System.err.println("bench: " + msg));
         }
+        ThroughputBench.Report r = measured.report();
+        ThroughputBench.RoutedPrefill routed = r.routedPrefill();
+        List<ThroughputBench.AdaptiveDecode> exitDecode = measured.adaptiveDecode();
         StreamBench.Result streamed = null;
         if (stream) {
             JobOptions jo = new JobOptions();

@@ -1,7 +1,7 @@
 package dev.skipflow.job.cli;
 
 import dev.skipflow.job.local.EmbeddedKafkaBroker;
-import dev.skipflow.job.local.Topics;
+import dev.skipflow.job.Topics;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;

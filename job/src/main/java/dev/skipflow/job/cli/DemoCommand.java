@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.local.AnswerCollector;
 import dev.skipflow.job.local.LocalRunner;
+import dev.skipflow.job.options.ModelOptions;
+import dev.skipflow.job.options.RoutingOptions;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;

@@ -2,12 +2,15 @@ package dev.skipflow.job.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.skipflow.job.options.ExitOptions;
+import dev.skipflow.job.options.ModelOptions;
+import dev.skipflow.job.options.RoutingOptions;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.eval.ExitOracle;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.eval.SkipOracle;
-import dev.skipflow.model.eval.ExitOracle;
-import dev.skipflow.model.exit.ExitClassifier;
+import dev.skipflow.model.eval.Variants;
 import dev.skipflow.model.flops.Savings;
 import dev.skipflow.model.routing.TokenRouter;
 import java.nio.file.Path;
@@ -141,18 +144,8 @@ public final class EvalCommand implements Callable<Integer> {
         int layers;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
             layers = model.config().nLayers();
-            TokenRouter router = routing.router(model, modelOptions.tokenizer());
-            List<PerplexityEvaluator.Variant> variants = new java.util.ArrayList<>();
-            List<ExitClassifier> sweep = exitOptions.sweep(model);
-            for (ExitClassifier c : sweep) {
-                variants.add(new PerplexityEvaluator.Variant("exit " + c.describe(), null, c));
-            }
-            if (router != null) {
-                variants.add(new PerplexityEvaluator.Variant(router.describe(), router, null));
-                for (ExitClassifier c : sweep) {
-                    variants.add(new PerplexityEvaluator.Variant(router.describe() + " + exit " + c.describe(), router, c));
-                }
-            }
+            var variants = Variants.exitsThenRouter(routing.router(model, modelOptions.tokenizer()),
+                    exitOptions.sweep(model));
             try (ProgressBar bar = Progress.bar("eval", docs.size())) {
                 side = new PerplexityEvaluator(model).compareAll(docs, variants, bar::stepTo);
             }
@@ -267,7 +260,7 @@ public final class EvalCommand implements Callable<Integer> {
             o.put("executedFlops", s.executedFlops());
             o.put("savedFraction", s.savedFraction());
             o.put("seconds", r.seconds());
-            o.put("tokensPerSecond", (r.predictedTokens() + r.documents()) / r.seconds());
+            o.put("tokensPerSecond", r.tokensPerSecond());
             if (c.routed() != null) {
                 PerplexityEvaluator.Result a = c.routed();
                 Savings as = a.flops().savings();

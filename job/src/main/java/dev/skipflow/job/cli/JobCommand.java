@@ -3,7 +3,7 @@ package dev.skipflow.job.cli;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.SkipflowPipeline;
 import dev.skipflow.job.local.LocalFlink;
-import dev.skipflow.job.local.Topics;
+import dev.skipflow.job.Topics;
 import java.util.concurrent.Callable;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import picocli.CommandLine.Command;

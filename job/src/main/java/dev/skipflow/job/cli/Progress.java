@@ -22,7 +22,7 @@ final class Progress {
                 .setConsumer(stderrConsumer()).build();
     }
 
-    /** A stage of {@link RouterRecipe} shown as a progress bar. */
+    /** A stage of long work (training, the report) shown as a progress bar. */
     static RouterRecipe.Phase phase(String name, int total) {
         ProgressBar bar = bar(name, total);
         return new RouterRecipe.Phase() {
@@ -34,6 +34,11 @@ final class Progress {
             @Override
             public void close() {
                 bar.close();
+            }
+
+            @Override
+            public void status(String what) {
+                bar.setExtraMessage(what);
             }
         };
     }

@@ -1,9 +1,11 @@
 package dev.skipflow.job.cli;
 
+import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.Documents;
 import dev.skipflow.model.exit.ExitTrainer;
+import dev.skipflow.model.training.ExitTrainingDefaults;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import me.tongfei.progressbar.ProgressBar;
@@ -17,9 +19,6 @@ import picocli.CommandLine.Option;
                 + "FLOPs at --target-agreement on held-out documents, and writes the artifact for --exit.")
 public final class TrainExitCommand implements Callable<Integer> {
 
-    static final int DEFAULT_DOCS = 400;
-    static final int DEFAULT_MAX_LEN = 256;
-
     @Mixin
     ModelOptions modelOptions = new ModelOptions();
 
@@ -30,10 +29,10 @@ public final class TrainExitCommand implements Callable<Integer> {
             description = "Calibration text (default: ../shared/data/tinystories-train-sample.txt).")
     Path calibration;
 
-    @Option(names = "--docs", defaultValue = "" + DEFAULT_DOCS, description = "Calibration documents (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--docs", defaultValue = "" + ExitTrainingDefaults.DOCUMENTS, description = "Calibration documents (default: ${DEFAULT-VALUE}).")
     int docs;
 
-    @Option(names = "--max-len", defaultValue = "" + DEFAULT_MAX_LEN, description = "Tokens per document (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max-len", defaultValue = "" + ExitTrainingDefaults.MAX_LEN, description = "Tokens per document (default: ${DEFAULT-VALUE}).")
     int maxLen;
 
     @Option(names = "--held-out", defaultValue = "0.25",

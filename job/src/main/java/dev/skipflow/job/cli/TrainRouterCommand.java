@@ -1,5 +1,6 @@
 package dev.skipflow.job.cli;
 
+import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.Documents;

@@ -2,6 +2,7 @@ package dev.skipflow.job.local;
 
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.SkipflowPipeline;
+import dev.skipflow.job.Topics;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;

@@ -2,6 +2,9 @@ package dev.skipflow.job.report;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.skipflow.model.report.ReportPoint;
+import dev.skipflow.model.report.ReportRunner;
+import dev.skipflow.model.report.SpeedPoint;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,11 +26,12 @@ public final class ReportWriter {
 
     private ReportWriter() {}
 
-    /**
-     * @param artifacts trained artifacts the run used, by file name: where each came from and how it was trained
-     */
-    public static List<Path> write(Path out, Map<String, Object> machine, String command, Map<String, String> artifacts,
-            List<ReportPoint> points, List<SpeedPoint> speed) throws IOException {
+    /** @param command the command line that made the report, quoted in it */
+    public static List<Path> write(Path out, String command, ReportRunner.Result result) throws IOException {
+        Map<String, Object> machine = result.machine();
+        Map<String, String> artifacts = result.artifacts();
+        List<ReportPoint> points = result.points();
+        List<SpeedPoint> speed = result.speed();
         Files.createDirectories(out);
         List<Path> files = new ArrayList<>();
         ObjectMapper json = new ObjectMapper();

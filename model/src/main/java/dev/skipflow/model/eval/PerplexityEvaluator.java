@@ -20,7 +20,13 @@ public final class PerplexityEvaluator {
 
     /** Totals of one pass over the documents. */
     public record Result(int documents, long predictedTokens, double nll, double perplexity, FlopAccount flops,
-            double seconds) {}
+            double seconds) {
+
+        /** Tokens run per second: every token of every document (its predicted positions plus one). */
+        public double tokensPerSecond() {
+            return (predictedTokens + documents) / seconds;
+        }
+    }
 
     /** Dense and routed passes over the same documents. */
     public record Comparison(Result dense, Result routed, double agreement) {}

@@ -17,11 +17,13 @@ import java.util.Locale;
  * @param sparsity target token-block sparsity in [0, 1); for learned, negative keeps the artifact's schedule
  * @param calibration text file for shortgpt; null for ../shared/data/tinystories-train-sample.txt
  * @param artifact the router artifact's JSON text for learned, else null
+ * @param artifactFile the file the artifact was read from, named when it is refused (e.g. for another model)
  */
-public record RouterSpec(String baseline, double sparsity, String calibration, String artifact) implements Serializable {
+public record RouterSpec(String baseline, double sparsity, String calibration, String artifact, String artifactFile)
+        implements Serializable {
 
     public RouterSpec(String baseline, double sparsity, String calibration) {
-        this(baseline, sparsity, calibration, null);
+        this(baseline, sparsity, calibration, null, null);
     }
 
     public RouterSpec {
@@ -42,7 +44,8 @@ public record RouterSpec(String baseline, double sparsity, String calibration, S
     public static RouterSpec learned(Path artifactFile, Double sparsity) {
         RouterArtifact.load(artifactFile); // refuse a malformed file before anything starts
         try {
-            return new RouterSpec("learned", sparsity == null ? -1 : sparsity, null, java.nio.file.Files.readString(artifactFile));
+            return new RouterSpec("learned", sparsity == null ? -1 : sparsity, null, java.nio.file.Files.readString(artifactFile),
+                    artifactFile.toString());
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
@@ -51,7 +54,7 @@ public record RouterSpec(String baseline, double sparsity, String calibration, S
     public TokenRouter build(LlamaModel model, Tokenizer tokenizer) {
         int layers = model.spec().nLayers();
         if (baseline.equalsIgnoreCase("learned")) {
-            Path source = Path.of("router artifact");
+            Path source = Path.of(artifactFile != null ? artifactFile : "router artifact");
             LearnedRouter router = RouterArtifact.parse(artifact, source).routerFor(model, source); // refuses another model
             return sparsity < 0 ? router : router.withSchedule(SparsitySchedule.uniform(sparsity, layers));
         }

@@ -83,6 +83,9 @@ public final class RouterRecipe {
     public interface Phase extends IntConsumer, AutoCloseable {
         @Override
         void close();
+
+        /** What the stage is working on now (e.g. a progress bar's message); nothing by default. */
+        default void status(String what) {}
     }
 
     /** Opens one {@link Phase} per stage, e.g. a progress bar. */

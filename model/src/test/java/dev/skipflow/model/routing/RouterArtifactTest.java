@@ -48,7 +48,8 @@ class RouterArtifactTest {
             assertTrue(e.getMessage().contains("trained for model stories260K"), e.getMessage());
             // the job's serializable spec carries the artifact's text and refuses the same way on a task manager
             RouterSpec spec = RouterSpec.learned(file, null);
-            assertThrows(ModelFormatException.class, () -> spec.build(stranger, TestModels.tokenizer()));
+            var refused = assertThrows(ModelFormatException.class, () -> spec.build(stranger, TestModels.tokenizer()));
+            assertTrue(refused.getMessage().startsWith(file + ": "), "names the artifact file: " + refused.getMessage());
             TokenRouter fromSpec = spec.build(model, TestModels.tokenizer());
             fromSpec.begin(true, 20);
             assertEquals(15, fromSpec.keepPrefill(1, TokenRouter.all(20)).length, "the artifact's schedule");

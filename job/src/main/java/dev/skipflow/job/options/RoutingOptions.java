@@ -1,10 +1,7 @@
-package dev.skipflow.job.cli;
+package dev.skipflow.job.options;
 
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.routing.LearnedRouter;
-import dev.skipflow.model.routing.RouterArtifact;
 import dev.skipflow.model.routing.RouterSpec;
-import dev.skipflow.model.routing.SparsitySchedule;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.nio.file.Path;
@@ -45,18 +42,8 @@ public final class RoutingOptions {
                 : new RouterSpec(baseline, sparsity, calibration == null ? null : calibration.toAbsolutePath().toString());
     }
 
-    /** The router, or null when none was asked for. */
+    /** The router, or null when none was asked for; a trained one is refused for another model. */
     public TokenRouter router(LlamaModel model, Tokenizer tokenizer) {
-        if (router != null) {
-            if (baseline != null) {
-                throw new IllegalArgumentException("give either --router or --baseline, not both");
-            }
-            var artifact = RouterArtifact.load(router);
-            artifact.routerFor(model, router); // refuses another model
-            return sparsityGiven
-                    ? new LearnedRouter(artifact, SparsitySchedule.uniform(sparsity, model.config().nLayers()))
-                    : new LearnedRouter(artifact);
-        }
         RouterSpec spec = spec();
         return spec == null ? null : spec.build(model, tokenizer);
     }

@@ -1,4 +1,4 @@
-package dev.skipflow.job.local;
+package dev.skipflow.job;
 
 import java.util.ArrayList;
 import java.util.List;

@@ -1,4 +1,4 @@
-package dev.skipflow.job.cli;
+package dev.skipflow.job.options;
 
 import ai.djl.Device;
 import dev.skipflow.model.LlamaWeights;

@@ -1,4 +1,4 @@
-package dev.skipflow.job.cli;
+package dev.skipflow.job.options;
 
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.exit.ExitArtifact;

@@ -1,4 +1,4 @@
-package dev.skipflow.job.report;
+package dev.skipflow.model.report;
 
 /**
  * One measured configuration on one text, with the dense pass of the same run beside it.
