@@ -4,7 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.routing.RouterArtifact;
 import dev.skipflow.model.routing.SparsitySchedule;
 import dev.skipflow.model.training.RouterRecipe;

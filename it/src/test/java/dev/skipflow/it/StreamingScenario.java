@@ -210,7 +210,10 @@ final class StreamingScenario {
         return completions;
     }
 
-    /** Greedy completions must equal what `./skipflow generate` prints for the same prompt. */
+    /**
+     * Greedy completions are the model's greedy continuation (compared as {@link GreedyCheck} says), and
+     * `./skipflow generate` prints exactly that continuation (the same solo path).
+     */
     void verifyGreedyMatchesGenerateCli(List<JsonNode> completions, int howMany) {
         int checked = 0;
         for (JsonNode c : completions) {
@@ -218,8 +221,8 @@ final class StreamingScenario {
             if (req.has("temperature") || checked >= howMany) {
                 continue;
             }
-            String cli = runGenerate(req.get("prompt").asText(), req.get("maxTokens").asInt());
-            assertEquals(cli, c.get("text").asText() + "\n", "request " + c.get("id").asText());
+            GreedyCheck.Expected e = soloGreedy(req.get("prompt").asText(), req.get("maxTokens").asInt());
+            GreedyCheck.assertGreedy(e, c.get("text").asText(), "request " + c.get("id").asText());
             checked++;
         }
         assertEquals(howMany, checked);
@@ -250,7 +253,7 @@ final class StreamingScenario {
                 runner.send(values);
                 List<AnswerCollector.Answer> got = answers.collect(6, Duration.ofMinutes(2), Duration.ofSeconds(1));
                 assertEquals(6, got.size());
-                String dense = runGenerate(prompt, maxTokens);
+                GreedyCheck.Expected dense = soloGreedy(prompt, maxTokens);
                 for (AnswerCollector.Answer a : got) {
                     JsonNode v = JSON.readTree(a.value());
                     JsonNode s = v.get("savings");
@@ -260,11 +263,18 @@ final class StreamingScenario {
                         assertEquals(0, s.get("tokenBlocksSkipped").asLong(), a.value());
                         assertEquals(0, s.get("earlyExitTokens").asLong(), a.value());
                         assertEquals(s.get("denseFlops").asLong(), s.get("executedFlops").asLong(), a.value());
-                        assertEquals(dense, v.get("text").asText() + "\n", "adaptive=false is the dense path");
+                        GreedyCheck.assertGreedy(dense, v.get("text").asText(), "adaptive=false is the dense path");
                     }
                 }
             }
         }
+    }
+
+    /** The solo greedy continuation, checked against what `./skipflow generate` prints (the same path: exact). */
+    static GreedyCheck.Expected soloGreedy(String prompt, int maxTokens) {
+        GreedyCheck.Expected e = GreedyCheck.expected(prompt, maxTokens);
+        assertEquals(e.text() + "\n", runGenerate(prompt, maxTokens), "./skipflow generate prints the solo continuation");
+        return e;
     }
 
     static String runGenerate(String prompt, int maxTokens) {

@@ -1,9 +1,9 @@
 package dev.skipflow.operators;
 
 import dev.skipflow.model.ModelSource;
-import dev.skipflow.model.decoder.EngineThreads;
+import dev.skipflow.model.engine.EngineThreads;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.engine.Sequence;
 import dev.skipflow.model.exit.ExitArtifact;
 import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.Savings;
@@ -75,8 +75,8 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         var device = source.resolveDevice();
         int threads = device.isGpu() ? EngineThreads.set(0) : EngineThreads.set(engineThreads);
         model = new LlamaModel(weights, device);
-        tokenizer = source.loadTokenizer(weights.config().vocabSize());
-        int context = PromptParser.contextOf(weights.config(), maxContext);
+        tokenizer = source.loadTokenizer(weights.spec().vocabSize());
+        int context = PromptParser.contextOf(weights.spec(), maxContext);
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
         MetricGroup group = getRuntimeContext().getMetricGroup().addGroup("skipflow");
         requests = group.counter("requests");
@@ -89,12 +89,12 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         TokenRouter router = routerSpec == null ? null : routerSpec.build(model, tokenizer);
         ExitClassifier exit = exitArtifact == null ? null
                 : exitArtifact.classifierFor(model, java.nio.file.Path.of("exit artifact"));
-        runner = new EngineRunner(model, maxBatch, context, router, exit, "skipflow-engine-" + subtask);
+        runner = new EngineRunner(model, maxBatch, context, router, exit, tokenizer.stopTokens(), "skipflow-engine-" + subtask);
         group.gauge("batchSize", runner::batchSize);
         group.gauge("queueDepth", runner::queueDepth);
         group.gauge("savedFraction", () -> lastSavedFraction);
         LOG.info("Subtask {} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}, "
-                        + "routing {}, early exit {}", subtask, source.describe(), weights.config().parameterCount(), model.device(), threads,
+                        + "routing {}, early exit {}", subtask, source.describe(), weights.parameterCount(), model.device(), threads,
                 (System.nanoTime() - start) / 1_000_000, maxBatch, context, router == null ? "off" : router.describe(),
                 exit == null ? "off" : exit.describe());
     }

@@ -1,9 +1,9 @@
 package dev.skipflow.operators;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.skipflow.model.LlamaConfig;
+import dev.skipflow.model.spec.ModelSpec;
 import dev.skipflow.model.ModelSource;
-import dev.skipflow.model.decoder.BatchEngine;
+import dev.skipflow.model.engine.Scheduler;
 import dev.skipflow.model.sampling.SamplingParams;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.nio.ByteBuffer;
@@ -48,16 +48,16 @@ public final class PromptParser extends ProcessFunction<RawPrompt, PromptRequest
 
     @Override
     public void open(OpenContext openContext) {
-        LlamaConfig config = source.config();
-        tokenizer = source.loadTokenizer(config.vocabSize());
-        context = contextOf(config, maxContext);
+        ModelSpec spec = source.spec();
+        tokenizer = source.loadTokenizer(spec.vocabSize());
+        context = contextOf(spec, maxContext);
         var group = getRuntimeContext().getMetricGroup().addGroup("skipflow");
         records = group.counter("records");
         deadLetters = group.counter("deadLetters");
     }
 
     /** The context the engine will give a sequence. */
-    public static int contextOf(LlamaConfig config, int maxContext) {
+    public static int contextOf(ModelSpec config, int maxContext) {
         return maxContext > 0 ? Math.min(maxContext, config.seqLen()) : config.seqLen();
     }
 
@@ -160,7 +160,7 @@ public final class PromptParser extends ProcessFunction<RawPrompt, PromptRequest
             adaptive = a.asBoolean();
         }
         int[] tokens = tokenizer.encode(prompt.asText(), true);
-        String tooLong = BatchEngine.contextProblem(tokens.length, max, context);
+        String tooLong = Scheduler.contextProblem(tokens.length, max, context);
         if (tooLong != null) {
             return dead(raw, tooLong + where);
         }

@@ -25,7 +25,7 @@ class PromptParserTest {
         Path shared = Path.of(System.getProperty("skipflow.shared", "../../shared"));
         ModelSource source = new ModelSource(shared.resolve("models/stories260K/stories260K.bin").toString(),
                 shared.resolve("models/stories260K/tok512.bin").toString(), null, "cpu");
-        tokenizer = source.loadTokenizer(source.config().vocabSize());
+        tokenizer = source.loadTokenizer(source.spec().vocabSize());
     }
 
     static Object parse(String json) {

@@ -8,7 +8,7 @@ import dev.skipflow.job.local.StreamBench;
 import dev.skipflow.job.options.ExitOptions;
 import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.job.options.RoutingOptions;
-import dev.skipflow.model.LlamaConfig;
+import dev.skipflow.model.spec.ModelSpec;
 import dev.skipflow.model.bench.BenchRunner;
 import dev.skipflow.model.bench.ThroughputBench;
 import dev.skipflow.model.decoder.LlamaModel;
@@ -87,10 +87,10 @@ public final class BenchCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--rounds, --steps, --prompt-tokens and --prefill-tokens must be positive");
         }
         BenchRunner.Result measured;
-        LlamaConfig c;
+        ModelSpec c;
         String device;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
-            c = model.config();
+            c = model.spec();
             device = model.device().toString();
             var router = routing.enabled() ? routing.router(model, modelOptions.tokenizer()) : null;
             measured = BenchRunner.run(model, new ThroughputBench.Options(batchSizes, steps, promptTokens, prefillTokens,

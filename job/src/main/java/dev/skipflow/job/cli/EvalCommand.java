@@ -6,7 +6,7 @@ import dev.skipflow.job.options.ExitOptions;
 import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.job.options.RoutingOptions;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.eval.ExitOracle;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.eval.SkipOracle;
@@ -143,7 +143,7 @@ public final class EvalCommand implements Callable<Integer> {
         PerplexityEvaluator.Side side;
         int layers;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
-            layers = model.config().nLayers();
+            layers = model.spec().nLayers();
             var variants = Variants.exitsThenRouter(routing.router(model, modelOptions.tokenizer()),
                     exitOptions.sweep(model));
             try (ProgressBar bar = Progress.bar("eval", docs.size())) {

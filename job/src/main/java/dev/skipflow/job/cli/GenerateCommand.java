@@ -1,9 +1,9 @@
 package dev.skipflow.job.cli;
 
 import dev.skipflow.job.options.ModelOptions;
-import dev.skipflow.model.decoder.BatchEngine;
+import dev.skipflow.model.engine.BatchEngine;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.engine.Sequence;
 import dev.skipflow.model.flops.Savings;
 import dev.skipflow.model.sampling.SamplingParams;
 import dev.skipflow.model.tokenizer.Tokenizer;
@@ -47,7 +47,7 @@ public final class GenerateCommand implements Callable<Integer> {
         int[] tokens = tokenizer.encode(prompt, true);
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
-                BatchEngine engine = new BatchEngine(model, 1, model.config().seqLen())) {
+                BatchEngine engine = BatchEngine.builder(model).maxBatch(1).stopTokens(tokenizer).build()) {
             Sequence s = new Sequence(prompt, tokens, params);
             engine.submit(s);
             Utf8Stream text = new Utf8Stream();

@@ -3,7 +3,7 @@ package dev.skipflow.job.cli;
 import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.routing.RouterArtifact;
 import dev.skipflow.model.training.RouterRecipe;
 import java.nio.file.Path;

@@ -1,7 +1,7 @@
 package dev.skipflow.job.options;
 
 import ai.djl.Device;
-import dev.skipflow.model.LlamaWeights;
+import dev.skipflow.model.weights.ModelWeights;
 import dev.skipflow.model.ModelSource;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import java.nio.file.Path;
@@ -28,7 +28,7 @@ public final class ModelOptions {
             description = "DJL device. Default: gpu when one is present, else cpu.")
     String device;
 
-    private LlamaWeights weights;
+    private ModelWeights weights;
 
     /** The serializable description of the chosen model, with paths made absolute. */
     public ModelSource source() {
@@ -36,7 +36,7 @@ public final class ModelOptions {
                 tokenizer == null ? null : tokenizer.toAbsolutePath().toString(), synthetic, device);
     }
 
-    public LlamaWeights weights() {
+    public ModelWeights weights() {
         if (weights == null) {
             weights = source().loadWeights();
         }
@@ -48,7 +48,7 @@ public final class ModelOptions {
     }
 
     public Tokenizer tokenizer() {
-        return source().loadTokenizer(weights().config().vocabSize());
+        return source().loadTokenizer(weights().spec().vocabSize());
     }
 
     public Device device() {

@@ -2,7 +2,7 @@ package dev.skipflow.model.bench;
 
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;

@@ -2,13 +2,13 @@ package dev.skipflow.model.report;
 
 import ai.djl.Device;
 import ai.djl.engine.Engine;
-import dev.skipflow.model.LlamaWeights;
+import dev.skipflow.model.weights.ModelWeights;
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.ModelSource;
 import dev.skipflow.model.SyntheticModels;
 import dev.skipflow.model.bench.ThroughputBench;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.eval.Documents;
+import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.eval.Variants;
 import dev.skipflow.model.exit.ExitArtifact;
@@ -133,15 +133,15 @@ public final class ReportRunner {
         machine.put("cores", Runtime.getRuntime().availableProcessors());
         machine.put("jvm", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
         machine.put("engine", Engine.getInstance().getEngineName() + " " + Engine.getInstance().getVersion());
-        LlamaWeights weights = source.loadWeights();
-        Tokenizer tokenizer = source.loadTokenizer(weights.config().vocabSize());
+        ModelWeights weights = source.loadWeights();
+        Tokenizer tokenizer = source.loadTokenizer(weights.spec().vocabSize());
         Device device = source.resolveDevice();
         List<ReportPoint> points = new ArrayList<>();
         List<SpeedPoint> speed = new ArrayList<>();
         try (LlamaModel model = new LlamaModel(weights, device)) {
             machine.put("device", model.device().toString());
             machine.put("model", source.describe());
-            int layers = model.config().nLayers();
+            int layers = model.spec().nLayers();
             List<Config> configs = configs(model, source.describe(), tokenizer);
             List<PerplexityEvaluator.Variant> variants = configs.stream().map(c -> Variants.of(c.router(), c.exit()))
                     .toList();
@@ -181,7 +181,7 @@ public final class ReportRunner {
                             var bench = new ThroughputBench(big, new ThroughputBench.Options(new int[] {1}, 1, 8, 256,
                                     o.quick() ? 3 : 15, 1234L, o.quick() ? 2 : 5));
                             var r = bench.prefillSideBySide(
-                                    new StaticRouter(SparsitySchedule.uniform(s, big.config().nLayers())), msg -> { });
+                                    new StaticRouter(SparsitySchedule.uniform(s, big.spec().nLayers())), msg -> { });
                             speed.add(new SpeedPoint(o.speedModel(), r.router(), r.routed().tokens(), r.savedFraction(),
                                     r.dense().tokensPerSecond(), r.routed().tokensPerSecond(), r.speedup()));
                             phase.accept(++done);

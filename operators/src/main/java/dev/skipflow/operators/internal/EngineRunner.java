@@ -1,8 +1,9 @@
 package dev.skipflow.operators.internal;
 
-import dev.skipflow.model.decoder.BatchEngine;
+import dev.skipflow.model.engine.BatchEngine;
+import dev.skipflow.model.engine.Scheduler;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.decoder.Sequence;
+import dev.skipflow.model.engine.Sequence;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.sampling.SamplingParams;
 import java.util.ArrayList;
@@ -35,15 +36,14 @@ public final class EngineRunner implements AutoCloseable {
     private volatile int batchSize;
     private volatile int queueDepth;
 
-    /** Starts the engine thread; {@code router} may be null (dense only). */
-    public EngineRunner(LlamaModel model, int maxBatch, int context, TokenRouter router, String name) {
-        this(model, maxBatch, context, router, null, name);
-    }
-
-    /** Starts the engine thread; {@code router} and {@code exit} may be null (adaptive requests then run densely). */
+    /**
+     * Starts the engine thread; {@code router} and {@code exit} may be null (adaptive requests then run densely);
+     * {@code stopTokens} are the tokenizer's.
+     */
     public EngineRunner(LlamaModel model, int maxBatch, int context, TokenRouter router,
-            dev.skipflow.model.exit.ExitClassifier exit, String name) {
-        this.engine = new BatchEngine(model, maxBatch, context, router, exit);
+            dev.skipflow.model.exit.ExitClassifier exit, java.util.Set<Integer> stopTokens, String name) {
+        this.engine = BatchEngine.builder(model).maxBatch(maxBatch).context(context).router(router).exit(exit)
+                .stopTokens(stopTokens).build();
         this.thread = new Thread(this::loop, name);
         this.thread.setDaemon(true);
         this.thread.start();
@@ -68,7 +68,7 @@ public final class EngineRunner implements AutoCloseable {
      * future if the engine has stopped.
      */
     public CompletableFuture<Sequence> submit(Object tag, int[] prompt, SamplingParams params, boolean adaptive) {
-        String problem = BatchEngine.contextProblem(prompt.length, params.maxTokens(), engine.context());
+        String problem = Scheduler.contextProblem(prompt.length, params.maxTokens(), engine.context());
         if (problem != null) {
             throw new IllegalArgumentException(problem);
         }
