@@ -94,7 +94,7 @@ public final class BenchCommand implements Callable<Integer> {
             device = model.device().toString();
             var router = routing.enabled() ? routing.router(model, modelOptions.tokenizer()) : null;
             measured = BenchRunner.run(model, new ThroughputBench.Options(batchSizes, steps, promptTokens, prefillTokens,
-                            rounds, 1234L, warmupSeconds), router, exitOptions.sweep(model), promptText,
+                            rounds, 1234L, warmupSeconds), router, routing.routeDecode(), exitOptions.sweep(model), promptText,
                     modelOptions::tokenizer, msg -> System.err.println("bench: " + msg));
         }
         ThroughputBench.Report r = measured.report();

@@ -9,6 +9,7 @@ import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.eval.ExitOracle;
 import dev.skipflow.model.eval.PerplexityEvaluator;
+import dev.skipflow.model.eval.ServingEvaluator;
 import dev.skipflow.model.eval.SkipOracle;
 import dev.skipflow.model.eval.Variants;
 import dev.skipflow.model.flops.Savings;
@@ -65,6 +66,14 @@ public final class EvalCommand implements Callable<Integer> {
     @Option(names = "--decode", description = "Feed each document one token per decode step, as the job generates "
             + "(teacher-forced), instead of one prefill: measures a router's decode decisions. Slower.")
     boolean decode;
+
+    @Option(names = "--protocol", defaultValue = "prefill", paramLabel = "prefill|serving",
+            description = "prefill: every position of a document scored after one (routed) prefill, the papers' "
+                    + "log-likelihood setting (default); serving: the first half of each document (at least 16 tokens) "
+                    + "is the prompt, run as one prefill, the rest is fed token by token through the decode path with "
+                    + "decode routing (per --route) and early exit, as the job serves it; scored on the continuation only, "
+                    + "with greedy agreement on the first 32 generated tokens.")
+    String protocol;
 
     @Option(names = "--exit-oracle", description = "Instead of perplexity: what a perfect early-exit classifier could "
             + "save, probing (final norm + LM head, charged) from each block on; agreement is 100% by construction.")
@@ -201,6 +210,62 @@ public final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Dense and each configuration under the serving protocol, in one run, document by document. */
+    private int serving(List<int[]> docs) throws Exception {
+        ServingEvaluator.Side side;
+        int layers;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
+            layers = model.spec().nLayers();
+            var variants = Variants.exitsThenRouter(routing.router(model, modelOptions.tokenizer()),
+                    exitOptions.sweep(model));
+            try (ProgressBar bar = Progress.bar("eval (serving)", docs.size())) {
+                side = new ServingEvaluator(model, routing.routeDecode()).compare(docs, variants, bar::stepTo);
+            }
+        }
+        PerplexityEvaluator.Result d = side.dense();
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode o = header(m, d);
+        o.put("protocol", "serving");
+        o.put("route", routing.routeDecode() ? "all" : "prompt");
+        o.put("perplexity", d.perplexity());
+        o.put("seconds", d.seconds());
+        var rows = o.putArray("variants");
+        if (!json) {
+            System.out.printf("%s on %s, serving protocol (prompt = first half, continuation decoded; route %s): %d "
+                            + "documents, %d scored continuation tokens, dense perplexity %.4f (%.2f s)%n",
+                    modelOptions.describeModel(), text, routing.routeDecode() ? "all" : "prompt", d.documents(),
+                    d.predictedTokens(), d.perplexity(), d.seconds());
+            System.out.printf("%-70s %9s %9s %10s %12s %11s %8s%n", "variant", "agreement", "greedy@32", "perplexity",
+                    "layers saved", "FLOPs saved", "speedup");
+        }
+        for (ServingEvaluator.ServingResult v : side.variants()) {
+            Savings s = v.result().flops().savings();
+            ObjectNode r = rows.addObject();
+            r.put("name", v.variant().name());
+            r.put("agreement", v.agreement());
+            r.put("greedyAgreement", v.greedyAgreement());
+            r.put("perplexity", v.result().perplexity());
+            r.put("earlyExitTokens", s.earlyExitTokens());
+            r.put("tokenBlocksSkipped", s.tokenBlocksSkipped());
+            r.put("tokenBlocksTotal", s.tokenBlocksTotal());
+            r.put("layerComputationsSaved", s.layersSavedFraction(layers));
+            r.put("savedFraction", s.savedFraction());
+            r.put("speedup", v.medianSpeedup());
+            if (!json) {
+                System.out.printf("%-70s %8.2f%% %8.2f%% %10.4f %11.1f%% %10.1f%% %7.2fx%n", v.variant().name(),
+                        100 * v.agreement(), 100 * v.greedyAgreement(), v.result().perplexity(),
+                        100 * s.layersSavedFraction(layers), 100 * s.savedFraction(), v.medianSpeedup());
+            }
+        }
+        if (json) {
+            System.out.println(m.writeValueAsString(o));
+        } else {
+            System.out.println("(agreement: top-1 equal to dense on the continuation; greedy@32: share of the first 32 "
+                    + "greedy tokens from the prompt equal to dense's; FLOPs saved over prompt and continuation)");
+        }
+        return 0;
+    }
+
     /** What every JSON answer starts with: the model, the text, and how much of it the dense pass scored. */
     private ObjectNode header(ObjectMapper m, PerplexityEvaluator.Result dense) {
         ObjectNode o = m.createObjectNode();
@@ -228,6 +293,16 @@ public final class EvalCommand implements Callable<Integer> {
         if (oracleSparsity != null && (!skipOracle || !(oracleSparsity > 0 && oracleSparsity < 1))) {
             throw new IllegalArgumentException("--oracle-sparsity goes with --skip-oracle and must be in (0, 1), got "
                     + oracleSparsity);
+        }
+        if (!protocol.equals("prefill") && !protocol.equals("serving")) {
+            throw new IllegalArgumentException("--protocol must be prefill or serving, got " + protocol);
+        }
+        if (protocol.equals("serving") && (decode || skipOracle || exitOracle)) {
+            throw new IllegalArgumentException("--protocol serving already decodes the continuation; drop --decode, "
+                    + "--skip-oracle and --exit-oracle");
+        }
+        if (protocol.equals("serving")) {
+            return serving(docs);
         }
         if (skipOracle) {
             return oracle(docs);

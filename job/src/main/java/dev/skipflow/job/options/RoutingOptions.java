@@ -26,6 +26,19 @@ public final class RoutingOptions {
             description = "A trained router artifact (from train-router); --sparsity overrides its schedule when given explicitly.")
     Path router;
 
+    @Option(names = "--route", defaultValue = "all", paramLabel = "prompt|all",
+            description = "Where the router acts: prompt = the prefill only, decoding tokens run every block (FTP's own "
+                    + "setting); all = prefill and decode (default: ${DEFAULT-VALUE}).")
+    String route = "all";
+
+    /** Whether decoding tokens are routed too (--route all). */
+    public boolean routeDecode() {
+        if (!route.equals("all") && !route.equals("prompt")) {
+            throw new IllegalArgumentException("--route must be prompt or all, got " + route);
+        }
+        return route.equals("all");
+    }
+
     public boolean enabled() {
         return baseline != null || router != null;
     }

@@ -29,12 +29,13 @@ public final class BenchRunner {
 
     /**
      * @param router null for none
+     * @param routeDecode whether the router also acts on decoding tokens (false: prompts only)
      * @param exits exit classifiers to decode with; may be empty
      * @param promptText prompts for the adaptive decode, the first {@code promptTokens} tokens of each line; null
      *     for the valid sample
      * @param tokenizer asked for only to read those prompts, so a dense bench needs no tokenizer
      */
-    public static Result run(LlamaModel model, ThroughputBench.Options options, TokenRouter router,
+    public static Result run(LlamaModel model, ThroughputBench.Options options, TokenRouter router, boolean routeDecode,
             List<ExitClassifier> exits, Path promptText, Supplier<Tokenizer> tokenizer, Consumer<String> log) {
         var bench = new ThroughputBench(model, options);
         ThroughputBench.Report dense = bench.run(log);
@@ -46,14 +47,14 @@ public final class BenchRunner {
             if (exits.isEmpty()) {
                 // decoding tokens routed alone (learned routers skip in decode; FTP's static router never does)
                 for (int b : options.batchSizes()) {
-                    decode.add(bench.decodeSideBySide(router, null, prompts, b, log));
+                    decode.add(bench.decodeSideBySide(router, null, prompts, b, routeDecode, log));
                 }
             }
             for (ExitClassifier exit : exits) {
                 for (int b : options.batchSizes()) {
-                    decode.add(bench.decodeSideBySide(null, exit, prompts, b, log));
+                    decode.add(bench.decodeSideBySide(null, exit, prompts, b, routeDecode, log));
                     if (router != null) {
-                        decode.add(bench.decodeSideBySide(router, exit, prompts, b, log));
+                        decode.add(bench.decodeSideBySide(router, exit, prompts, b, routeDecode, log));
                     }
                 }
             }

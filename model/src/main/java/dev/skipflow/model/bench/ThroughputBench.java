@@ -123,13 +123,14 @@ public final class ThroughputBench {
 
     /** Decode side by side: {@code prompts} cycle to fill the batch; every sequence decodes {@code decodeSteps}. */
     public AdaptiveDecode decodeSideBySide(dev.skipflow.model.routing.TokenRouter router,
-            dev.skipflow.model.exit.ExitClassifier exit, List<int[]> prompts, int batch, Consumer<String> progress) {
+            dev.skipflow.model.exit.ExitClassifier exit, List<int[]> prompts, int batch, boolean routeDecode,
+            Consumer<String> progress) {
         int longest = prompts.stream().mapToInt(p -> p.length).max().orElse(1);
         int context = Math.min(model.spec().seqLen(), longest + options.decodeSteps());
         String name = (router == null ? "" : router.describe() + (exit == null ? "" : " + ")) + (exit == null ? "" : "exit " + exit.describe());
         try (BatchEngine dense = BatchEngine.builder(model).maxBatch(batch).context(context).stopTokens(NEVER).build();
                 BatchEngine adaptive = BatchEngine.builder(model).maxBatch(batch).context(context).router(router).exit(exit)
-                        .stopTokens(NEVER).build()) {
+                        .routeDecode(routeDecode).stopTokens(NEVER).build()) {
             progress.accept("decode batch " + batch + ", dense vs " + name);
             long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
             do {

@@ -21,7 +21,7 @@ public final class BatchEngine implements AutoCloseable {
 
     private BatchEngine(Builder b) {
         this.scheduler = new Scheduler(b.maxBatch, b.context, b.model.spec().nLayers(), b.stopTokens);
-        this.runner = new ModelRunner(b.model, b.maxBatch, b.context, b.router, b.exit);
+        this.runner = new ModelRunner(b.model, b.maxBatch, b.context, b.router, b.exit, b.routeDecode);
     }
 
     public static Builder builder(LlamaModel model) {
@@ -36,6 +36,7 @@ public final class BatchEngine implements AutoCloseable {
         private BlockRouter router;
         private ExitPolicy exit;
         private Set<Integer> stopTokens;
+        private boolean routeDecode = true;
 
         private Builder(LlamaModel model) {
             this.model = model;
@@ -57,6 +58,12 @@ public final class BatchEngine implements AutoCloseable {
         /** Decides which tokens of adaptive sequences run each block; null runs everything densely. */
         public Builder router(BlockRouter r) {
             this.router = r;
+            return this;
+        }
+
+        /** Whether the router also acts on decoding tokens (default); false routes prompts only (FTP's setting). */
+        public Builder routeDecode(boolean on) {
+            this.routeDecode = on;
             return this;
         }
 

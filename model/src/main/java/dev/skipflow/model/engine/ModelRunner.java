@@ -21,8 +21,10 @@ public final class ModelRunner implements AutoCloseable {
     private final KvCache cache;
     private final BlockRouter router;
     private final ExitPolicy exit;
+    private final boolean routeDecode;
 
-    public ModelRunner(LlamaModel model, int slots, int context, BlockRouter router, ExitPolicy exit) {
+    /** @param routeDecode whether the router also acts on decoding tokens (false: prefill only, FTP's own setting) */
+    public ModelRunner(LlamaModel model, int slots, int context, BlockRouter router, ExitPolicy exit, boolean routeDecode) {
         if (exit != null && exit.layers() != model.spec().nLayers()) {
             throw new IllegalArgumentException("exit classifier is for " + exit.layers() + " blocks, the model has "
                     + model.spec().nLayers());
@@ -30,6 +32,7 @@ public final class ModelRunner implements AutoCloseable {
         this.model = model;
         this.router = router;
         this.exit = exit;
+        this.routeDecode = routeDecode;
         this.cache = new KvCache(model, slots, context, router != null || (exit != null && !exit.propagateKv()));
     }
 
@@ -41,8 +44,9 @@ public final class ModelRunner implements AutoCloseable {
         return cache.context();
     }
 
-    private Forward.Plan plan(boolean adaptive) {
-        return adaptive && (router != null || exit != null) ? new Forward.Plan(router, exit, null) : Forward.Plan.DENSE;
+    private Forward.Plan plan(boolean adaptive, boolean routed) {
+        BlockRouter r = routed ? router : null;
+        return adaptive && (r != null || exit != null) ? new Forward.Plan(r, exit, null) : Forward.Plan.DENSE;
     }
 
     /** The prompt through every block into the sequence's (fresh) slot; returns its first sampled token. */
@@ -53,7 +57,7 @@ public final class ModelRunner implements AutoCloseable {
         try (NDManager step = model.newStepManager()) {
             List<Forward.Row> rows = Forward.prompt(s.slot, 0, s.promptTokens(), s.account(), s.written,
                     adaptive && router != null, adaptive && exit != null ? n - 1 : n, n - 1);
-            Forward.Output out = Forward.run(model, cache, step, true, rows, plan(adaptive));
+            Forward.Output out = Forward.run(model, cache, step, true, rows, plan(adaptive, true));
             return s.sampler().argmaxOnly() ? out.argmax()[n - 1] : s.sampler().sample(out.logits(n - 1));
         }
     }
@@ -72,7 +76,7 @@ public final class ModelRunner implements AutoCloseable {
                     adaptive && exit != null, true));
         }
         try (NDManager step = model.newStepManager()) {
-            Forward.Output out = Forward.run(model, cache, step, false, rows, plan(anyAdaptive));
+            Forward.Output out = Forward.run(model, cache, step, false, rows, plan(anyAdaptive, routeDecode));
             if (allArgmax) {
                 return out.argmax();
             }
