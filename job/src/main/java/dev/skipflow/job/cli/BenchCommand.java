@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
+import dev.skipflow.job.local.EmbeddedKafkaBroker;
 import dev.skipflow.job.local.StreamBench;
 import dev.skipflow.job.options.ExitOptions;
 import dev.skipflow.job.options.ModelOptions;
@@ -84,6 +85,23 @@ public final class BenchCommand implements Callable<Integer> {
     @Option(names = "--duration-seconds", defaultValue = "30", description = "--stream: measured window (default: ${DEFAULT-VALUE}).")
     double durationSeconds;
 
+    /** The job's settings for one streamed run: this bench's batch, in-flight limit and checkpoints, its own topics. */
+    private JobOptions streamOptions(String bootstrap, String name) {
+        JobOptions jo = new JobOptions();
+        jo.bootstrapServers = bootstrap;
+        jo.model = modelOptions;
+        jo.maxBatch = streamMaxBatch;
+        jo.maxInFlight = Math.max(concurrency, streamMaxBatch);
+        jo.checkpointIntervalMs = checkpointIntervalMs;
+        jo.promptsTopic = name + "-prompts";
+        jo.completionsTopic = name + "-completions";
+        jo.dlqTopic = name + "-dlq";
+        jo.metricsTopic = name + "-metrics";
+        jo.groupId = name;
+        jo.transactionalIdPrefix = name;
+        return jo;
+    }
+
     private static double median(double[] values) {
         double[] v = values.clone();
         java.util.Arrays.sort(v);
@@ -121,25 +139,26 @@ public final class BenchCommand implements Callable<Integer> {
         StreamBench.Result streamed = null;
         List<StreamBench.Result[]> pairs = new java.util.ArrayList<>(); // {datastream, sql}
         if (stream) {
-            JobOptions jo = new JobOptions();
-            jo.model = modelOptions;
-            jo.maxBatch = streamMaxBatch;
-            jo.maxInFlight = Math.max(concurrency, streamMaxBatch);
-            jo.checkpointIntervalMs = checkpointIntervalMs;
-            for (int pair = 0; pair < (sql ? sqlPairs : 1); pair++) {
-                StreamBench.Result[] both = new StreamBench.Result[2];
-                // alternate which path runs first, so warm-up and machine drift do not favour one side
-                for (int side : pair % 2 == 0 ? new int[] {0, 1} : new int[] {1, 0}) {
-                    if (side == 0) {
-                        both[0] = StreamBench.run(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5,
-                                durationSeconds, msg -> System.err.println("bench --stream: " + msg));
-                    } else if (sql) {
-                        both[1] = StreamBench.runSql(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5,
-                                durationSeconds, msg -> System.err.println("bench --sql: " + msg));
+            // one broker for every run, fresh topics per run
+            try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0,
+                    Workdirs.local().resolve("kafka-bench-" + System.nanoTime()), true)) {
+                int run = 0;
+                for (int pair = 0; pair < (sql ? sqlPairs : 1); pair++) {
+                    StreamBench.Result[] both = new StreamBench.Result[2];
+                    // alternate which path runs first, so warm-up and machine drift do not favour one side
+                    for (int side : pair % 2 == 0 ? new int[] {0, 1} : new int[] {1, 0}) {
+                        JobOptions jo = streamOptions(broker.bootstrapServers(), "bench-" + run++);
+                        if (side == 0) {
+                            both[0] = StreamBench.run(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5,
+                                    durationSeconds, msg -> System.err.println("bench --stream: " + msg));
+                        } else if (sql) {
+                            both[1] = StreamBench.runSql(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5,
+                                    durationSeconds, msg -> System.err.println("bench --sql: " + msg));
+                        }
                     }
+                    streamed = streamed == null ? both[0] : streamed;
+                    pairs.add(both);
                 }
-                streamed = streamed == null ? both[0] : streamed;
-                pairs.add(both);
             }
         }
         double sqlVsStream = sql ? median(pairs.stream().mapToDouble(p -> p[1].tokensPerSecond() / p[0].tokensPerSecond())

@@ -48,7 +48,7 @@ public final class StreamBench {
 
     private StreamBench() {}
 
-    /** The DataStream job ({@code ./skipflow job}) with {@code options}. */
+    /** The DataStream job ({@code ./skipflow job}) with {@code options}; a null bootstrap starts an embedded broker. */
     public static Result run(JobOptions options, Path workDir, int concurrency, int maxTokens, double warmupSeconds,
             double measureSeconds, Consumer<String> progress) throws Exception {
         try (LocalRunner runner = LocalRunner.start(options, workDir, 0, 1, 0)) {
@@ -59,8 +59,8 @@ public final class StreamBench {
     }
 
     /**
-     * The same generation as an ML_PREDICT job: {@code options}' model, max batch, in-flight limit, engine threads
-     * and checkpoint interval, one slot, exactly-once Kafka sink.
+     * The same generation as an ML_PREDICT job: {@code options}' model, max batch, in-flight limit, engine threads,
+     * checkpoint interval, topics and broker (null: an embedded one), one slot, exactly-once Kafka sink.
      */
     public static Result runSql(JobOptions options, Path workDir, int concurrency, int maxTokens, double warmupSeconds,
             double measureSeconds, Consumer<String> progress) throws Exception {
@@ -82,8 +82,8 @@ public final class StreamBench {
         try (var in = StreamBench.class.getResourceAsStream(SQL_SCRIPT)) {
             script = new String(in.readAllBytes(), StandardCharsets.UTF_8);
         }
-        var settings = new LocalSqlRunner.Settings(script, values, null, options.promptsTopic, options.completionsTopic, 0, 1,
-                0, options.checkpointIntervalMs);
+        var settings = new LocalSqlRunner.Settings(script, values, options.bootstrapServers, options.promptsTopic,
+                options.completionsTopic, 0, 1, 0, options.checkpointIntervalMs);
         try (LocalSqlRunner runner = LocalSqlRunner.start(settings, workDir, progress)) {
             return measure("sql", runner.bootstrapServers(), options.promptsTopic, options.completionsTopic, null,
                     options.checkpointIntervalMs, concurrency, maxTokens, warmupSeconds, measureSeconds, progress);

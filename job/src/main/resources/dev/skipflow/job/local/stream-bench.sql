@@ -11,7 +11,7 @@ CREATE TABLE prompts (
   'connector' = 'kafka',
   'topic' = '${prompts-topic}',
   'properties.bootstrap.servers' = '${bootstrap-servers}',
-  'properties.group.id' = 'skipflow-sql-bench',
+  'properties.group.id' = '${prompts-topic}',
   'properties.isolation.level' = 'read_committed',
   'scan.startup.mode' = 'earliest-offset',
   'format' = 'json'
@@ -34,7 +34,7 @@ CREATE TABLE completions (
   'value.format' = 'json',
   'value.json.encode.ignore-null-fields' = 'true',
   'sink.delivery-guarantee' = 'exactly-once',
-  'sink.transactional-id-prefix' = 'skipflow-sql-bench',
+  'sink.transactional-id-prefix' = '${completions-topic}',
   'properties.transaction.timeout.ms' = '600000'
 );
 
