@@ -1,5 +1,6 @@
 package dev.skipflow.it;
 
+import static org.apache.flink.table.api.Expressions.$;
 import static org.apache.flink.table.api.DataTypes.FIELD;
 import static org.apache.flink.table.api.DataTypes.INT;
 import static org.apache.flink.table.api.DataTypes.ROW;
@@ -11,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.skipflow.operators.sql.SkipflowModelOptions;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -21,9 +23,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import org.apache.flink.runtime.testutils.MiniClusterResourceConfiguration;
 import org.apache.flink.table.api.EnvironmentSettings;
+import org.apache.flink.table.api.ModelDescriptor;
+import org.apache.flink.table.api.Schema;
+import org.apache.flink.table.api.Table;
 import org.apache.flink.table.api.TableEnvironment;
 import org.apache.flink.table.api.TableResult;
 import org.apache.flink.test.junit5.MiniClusterExtension;
+import org.apache.flink.types.ColumnList;
 import org.apache.flink.types.Row;
 import org.apache.flink.util.CloseableIterator;
 import org.junit.jupiter.api.BeforeEach;
@@ -33,7 +39,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /**
  * Flink SQL's ML_PREDICT on a {@code 'provider' = 'skipflow'} model, on a MiniCluster with the real model: greedy rows
  * are the model's greedy continuations (as {@code ./skipflow generate} prints them, compared by {@link GreedyCheck}),
- * adaptive models save compute, bad rows come out with {@code error}, and bad models fail planning naming the option.
+ * adaptive models save compute, bad rows come out with {@code error}, the Table API reaches the same model, and bad
+ * models fail planning naming the option.
  */
 class SqlPredictIT {
 
@@ -109,6 +116,29 @@ class SqlPredictIT {
         }
         assertTrue(saved > 0 && skipped > 0 && exited > 0,
                 "saved " + saved + ", token-blocks skipped " + skipped + ", early exits " + exited);
+    }
+
+    @Test
+    void theTableApiCreatesAndCallsTheModel() throws Exception {
+        // ModelDescriptor is Flink 2.1's Table API for models, Model.predict 2.2's; typed options from the provider
+        tEnv.createTemporaryModel("api_model", ModelDescriptor.forProvider("skipflow")
+                .inputSchema(Schema.newBuilder().column("prompt", STRING()).build())
+                .outputSchema(Schema.newBuilder().column("completion", STRING()).column("completion_tokens", INT()).build())
+                .option(SkipflowModelOptions.MAX_TOKENS, 8).option(SkipflowModelOptions.DEVICE, "cpu").build());
+        Table predicted = tEnv.fromModel("api_model").predict(tEnv.from("prompts"), ColumnList.of("prompt"),
+                Map.of("max-concurrent-operations", "8"));
+        Map<String, Row> byId = new HashMap<>();
+        try (CloseableIterator<Row> rows = predicted.select($("id"), $("completion"), $("completion_tokens")).execute()
+                .collect()) {
+            rows.forEachRemaining(r -> byId.put((String) r.getField(0), r));
+        }
+        assertEquals(PROMPTS.size() + 2, byId.size(), byId.toString());
+        for (int i = 0; i < PROMPTS.size(); i++) {
+            Row r = byId.get("p-" + i);
+            assertNotNull(r.getField(1), r.toString());
+            assertTrue((Integer) r.getField(2) >= 1 && (Integer) r.getField(2) <= 8, r.toString());
+        }
+        assertNull(byId.get("empty").getField(1), "a refused row without an error column is all nulls");
     }
 
     @Test
