@@ -1,16 +1,13 @@
 package dev.skipflow.operators;
 
 import dev.skipflow.model.ModelSource;
-import dev.skipflow.model.engine.EngineThreads;
-import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.engine.Sequence;
 import dev.skipflow.model.exit.ExitArtifact;
-import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.Savings;
 import dev.skipflow.model.routing.RouterSpec;
-import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
 import dev.skipflow.operators.internal.EngineRunner;
+import dev.skipflow.operators.internal.EngineSlot;
 import java.util.Collections;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -20,8 +17,6 @@ import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.runtime.metrics.DescriptiveStatisticsHistogram;
 import org.apache.flink.streaming.api.functions.async.ResultFuture;
 import org.apache.flink.streaming.api.functions.async.RichAsyncFunction;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * Generation behind Flink's async I/O: each parallel instance (task slot) loads the model once in
@@ -31,15 +26,13 @@ import org.slf4j.LoggerFactory;
  */
 public final class GenerateFunction extends RichAsyncFunction<PromptRequest, GenerationOutcome> {
 
-    private static final Logger LOG = LoggerFactory.getLogger(GenerateFunction.class);
-
     private final ModelSource source;
     private final int maxBatch;
     private final int maxContext;
     private final int engineThreads;
     private final RouterSpec routerSpec;
     private final ExitArtifact exitArtifact;
-    private transient LlamaModel model;
+    private transient EngineSlot slot;
     private transient Tokenizer tokenizer;
     private transient EngineRunner runner;
     private transient Counter requests;
@@ -70,14 +63,11 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
 
     @Override
     public void open(OpenContext openContext) {
-        long start = System.nanoTime();
-        var weights = source.loadWeights();
-        var device = source.resolveDevice();
-        int threads = device.isGpu() ? EngineThreads.set(0) : EngineThreads.set(engineThreads);
-        model = new LlamaModel(weights, device);
-        tokenizer = source.loadTokenizer(weights.spec().vocabSize());
-        int context = PromptParser.contextOf(weights.spec(), maxContext);
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        slot = EngineSlot.open(source, maxBatch, maxContext, engineThreads, routerSpec, exitArtifact,
+                "skipflow-engine-" + subtask);
+        tokenizer = slot.tokenizer();
+        runner = slot.runner();
         MetricGroup group = getRuntimeContext().getMetricGroup().addGroup("skipflow");
         requests = group.counter("requests");
         completionTokens = group.counter("completionTokens");
@@ -86,17 +76,9 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         group.meter("requestsPerSecond", new MeterView(requests));
         latency = group.histogram("latencyMs", new DescriptiveStatisticsHistogram(1000));
         timeToFirstToken = group.histogram("timeToFirstTokenMs", new DescriptiveStatisticsHistogram(1000));
-        TokenRouter router = routerSpec == null ? null : routerSpec.build(model, tokenizer);
-        ExitClassifier exit = exitArtifact == null ? null
-                : exitArtifact.classifierFor(model, java.nio.file.Path.of("exit artifact"));
-        runner = new EngineRunner(model, maxBatch, context, router, exit, tokenizer.stopTokens(), "skipflow-engine-" + subtask);
         group.gauge("batchSize", runner::batchSize);
         group.gauge("queueDepth", runner::queueDepth);
         group.gauge("savedFraction", () -> lastSavedFraction);
-        LOG.info("Subtask {} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}, "
-                        + "routing {}, early exit {}", subtask, source.describe(), weights.parameterCount(), model.device(), threads,
-                (System.nanoTime() - start) / 1_000_000, maxBatch, context, router == null ? "off" : router.describe(),
-                exit == null ? "off" : exit.describe());
     }
 
     @Override
@@ -153,11 +135,8 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
 
     @Override
     public void close() throws Exception {
-        if (runner != null) {
-            runner.close();
-        }
-        if (model != null) {
-            model.close();
+        if (slot != null) {
+            slot.close();
         }
     }
 }

@@ -6,6 +6,7 @@ import dev.skipflow.model.ModelSource;
 import dev.skipflow.model.engine.Scheduler;
 import dev.skipflow.model.sampling.SamplingParams;
 import dev.skipflow.model.tokenizer.Tokenizer;
+import dev.skipflow.operators.internal.EngineSlot;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -58,7 +59,7 @@ public final class PromptParser extends ProcessFunction<RawPrompt, PromptRequest
 
     /** The context the engine will give a sequence. */
     public static int contextOf(ModelSpec config, int maxContext) {
-        return maxContext > 0 ? Math.min(maxContext, config.seqLen()) : config.seqLen();
+        return EngineSlot.contextOf(config, maxContext);
     }
 
     @Override

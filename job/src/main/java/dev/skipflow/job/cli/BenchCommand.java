@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
+import dev.skipflow.job.local.EmbeddedKafkaBroker;
 import dev.skipflow.job.local.StreamBench;
 import dev.skipflow.job.options.ExitOptions;
 import dev.skipflow.job.options.ModelOptions;
@@ -62,6 +63,15 @@ public final class BenchCommand implements Callable<Integer> {
             + "and embedded broker, with --concurrency requests outstanding, against the engine alone at the same batch.")
     boolean stream;
 
+    @Option(names = "--sql", description = "With --stream: also run the same generation as a Flink SQL job (ML_PREDICT on a "
+            + "'skipflow' model, same model, batch, in-flight limit, checkpoint interval and client) and compare the two "
+            + "in --sql-pairs pairs of runs, the order alternating (DataStream first, then SQL first, ...).")
+    boolean sql;
+
+    @Option(names = "--sql-pairs", defaultValue = "2", description = "--sql: pairs of DataStream and SQL runs; the median "
+            + "ratio is reported (default: ${DEFAULT-VALUE}).")
+    int sqlPairs;
+
     @Option(names = "--concurrency", defaultValue = "64", description = "--stream: requests kept outstanding (default: ${DEFAULT-VALUE}).")
     int concurrency;
 
@@ -74,6 +84,29 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--duration-seconds", defaultValue = "30", description = "--stream: measured window (default: ${DEFAULT-VALUE}).")
     double durationSeconds;
+
+    /** The job's settings for one streamed run: this bench's batch, in-flight limit and checkpoints, its own topics. */
+    private JobOptions streamOptions(String bootstrap, String name) {
+        JobOptions jo = new JobOptions();
+        jo.bootstrapServers = bootstrap;
+        jo.model = modelOptions;
+        jo.maxBatch = streamMaxBatch;
+        jo.maxInFlight = Math.max(concurrency, streamMaxBatch);
+        jo.checkpointIntervalMs = checkpointIntervalMs;
+        jo.promptsTopic = name + "-prompts";
+        jo.completionsTopic = name + "-completions";
+        jo.dlqTopic = name + "-dlq";
+        jo.metricsTopic = name + "-metrics";
+        jo.groupId = name;
+        jo.transactionalIdPrefix = name;
+        return jo;
+    }
+
+    private static double median(double[] values) {
+        double[] v = values.clone();
+        java.util.Arrays.sort(v);
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
 
     private static double engineTokensPerSecond(ThroughputBench.Report r, int batch) {
         return r.decode().stream().filter(d -> d.batch() == batch).findFirst()
@@ -100,16 +133,36 @@ public final class BenchCommand implements Callable<Integer> {
         ThroughputBench.Report r = measured.report();
         ThroughputBench.RoutedPrefill routed = r.routedPrefill();
         List<ThroughputBench.AdaptiveDecode> exitDecode = measured.adaptiveDecode();
-        StreamBench.Result streamed = null;
-        if (stream) {
-            JobOptions jo = new JobOptions();
-            jo.model = modelOptions;
-            jo.maxBatch = streamMaxBatch;
-            jo.maxInFlight = Math.max(concurrency, streamMaxBatch);
-            jo.checkpointIntervalMs = checkpointIntervalMs;
-            streamed = StreamBench.run(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5, durationSeconds,
-                    msg -> System.err.println("bench --stream: " + msg));
+        if (sql && (!stream || sqlPairs < 1)) {
+            throw new IllegalArgumentException("--sql compares with the DataStream job: give --stream too, and --sql-pairs >= 1");
         }
+        StreamBench.Result streamed = null;
+        List<StreamBench.Result[]> pairs = new java.util.ArrayList<>(); // {datastream, sql}
+        if (stream) {
+            // one broker for every run, fresh topics per run
+            try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0,
+                    Workdirs.local().resolve("kafka-bench-" + System.nanoTime()), true)) {
+                int run = 0;
+                for (int pair = 0; pair < (sql ? sqlPairs : 1); pair++) {
+                    StreamBench.Result[] both = new StreamBench.Result[2];
+                    // alternate which path runs first, so warm-up and machine drift do not favour one side
+                    for (int side : pair % 2 == 0 ? new int[] {0, 1} : new int[] {1, 0}) {
+                        JobOptions jo = streamOptions(broker.bootstrapServers(), "bench-" + run++);
+                        if (side == 0) {
+                            both[0] = StreamBench.run(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5,
+                                    durationSeconds, msg -> System.err.println("bench --stream: " + msg));
+                        } else if (sql) {
+                            both[1] = StreamBench.runSql(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5,
+                                    durationSeconds, msg -> System.err.println("bench --sql: " + msg));
+                        }
+                    }
+                    streamed = streamed == null ? both[0] : streamed;
+                    pairs.add(both);
+                }
+            }
+        }
+        double sqlVsStream = sql ? median(pairs.stream().mapToDouble(p -> p[1].tokensPerSecond() / p[0].tokensPerSecond())
+                .toArray()) : Double.NaN;
         if (json) {
             ObjectMapper m = new ObjectMapper();
             ObjectNode o = m.createObjectNode();
@@ -147,6 +200,16 @@ public final class BenchCommand implements Callable<Integer> {
                 o.set("stream", m.valueToTree(streamed));
                 o.put("streamVsEngine", streamed.tokensPerSecond() / engineTokensPerSecond(r, streamMaxBatch));
             }
+            if (sql) {
+                ArrayNode ps = o.putArray("sqlPairs");
+                for (StreamBench.Result[] p : pairs) {
+                    ObjectNode po = ps.addObject();
+                    po.set("datastream", m.valueToTree(p[0]));
+                    po.set("sql", m.valueToTree(p[1]));
+                    po.put("sqlVsStream", p[1].tokensPerSecond() / p[0].tokensPerSecond());
+                }
+                o.put("sqlVsStream", sqlVsStream);
+            }
             System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
         } else {
             System.out.printf("%s (%,d parameters) on %s, %d cores, dense path%n", modelOptions.describeModel(),
@@ -183,6 +246,20 @@ public final class BenchCommand implements Callable<Integer> {
                         streamed.latencyP50Ms(), streamed.latencyP99Ms());
                 System.out.printf("  inside the job (parse to completion): latency p50 %.0f ms, time to first token p50 %.0f ms%n",
                         streamed.jobLatencyP50Ms(), streamed.jobTimeToFirstTokenP50Ms());
+            }
+            if (sql) {
+                System.out.printf("DataStream job vs Flink SQL (ML_PREDICT on a 'skipflow' model), same settings, %d pairs of "
+                        + "runs, order alternating:%n", pairs.size());
+                System.out.printf("  %-4s %-11s %14s %18s %14s %14s%n", "pair", "path", "completions/s", "completion tok/s",
+                        "latency p50", "latency p99");
+                for (int i = 0; i < pairs.size(); i++) {
+                    for (StreamBench.Result x : pairs.get(i)) {
+                        System.out.printf("  %-4d %-11s %14.1f %,18.0f %11.0f ms %11.0f ms%n", i + 1, x.path(),
+                                x.completionsPerSecond(), x.tokensPerSecond(), x.latencyP50Ms(), x.latencyP99Ms());
+                    }
+                }
+                System.out.printf("  SQL / DataStream completion tokens/s, median of the pairs' ratios: %.0f%%%n",
+                        100 * sqlVsStream);
             }
         }
         return 0;

@@ -75,15 +75,20 @@ public final class LocalRunner implements AutoCloseable {
         return options;
     }
 
-    /** Sends JSON (or any bytes) to the prompts topic, keyed or not, and waits until all are acknowledged. */
+    /** Sends JSON (or any bytes) to the prompts topic, unkeyed, and waits until all are acknowledged. */
     public void send(List<byte[]> values) {
+        send(options.bootstrapServers, options.promptsTopic, values);
+    }
+
+    /** Sends records to {@code topic}, unkeyed, and waits until all are acknowledged. */
+    static void send(String bootstrap, String topic, List<byte[]> values) {
         Properties p = new Properties();
-        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, options.bootstrapServers);
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         p.put(ProducerConfig.ACKS_CONFIG, "all");
         try (KafkaProducer<byte[], byte[]> producer =
                 new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
             for (byte[] v : values) {
-                producer.send(new ProducerRecord<>(options.promptsTopic, v));
+                producer.send(new ProducerRecord<>(topic, v));
             }
             producer.flush();
         }
@@ -99,6 +104,11 @@ public final class LocalRunner implements AutoCloseable {
 
     @Override
     public void close() {
+        stop(job, broker);
+    }
+
+    /** Cancels the job, then stops the broker when there is one. */
+    static void stop(JobClient job, EmbeddedKafkaBroker broker) {
         try {
             job.cancel().get();
         } catch (Exception e) {

@@ -22,15 +22,23 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
 
     /** The classifier, refused for a model it was not trained for. */
     public ExitClassifier classifierFor(LlamaModel model, Path source) {
-        if (!modelFingerprint.equals(model.fingerprint())) {
-            throw new ModelFormatException(source, "exit classifier was trained for model " + modelDescription
-                    + " (fingerprint " + modelFingerprint + "), not for this one (fingerprint " + model.fingerprint() + ")");
-        }
-        if (classifier.layers() != model.spec().nLayers()) {
-            throw new ModelFormatException(source, "exit classifier is for " + classifier.layers() + " blocks, the model has "
-                    + model.spec().nLayers());
-        }
+        requireModel(model.fingerprint(), model.spec().nLayers(), source);
         return classifier;
+    }
+
+    /**
+     * Refuses the artifact for any model but the one with this fingerprint and block count; for checks before
+     * the model is on a device (e.g. when a SQL job is planned), with the fingerprint from the host weights.
+     */
+    public void requireModel(String fingerprint, int layers, Path source) {
+        if (!modelFingerprint.equals(fingerprint)) {
+            throw new ModelFormatException(source, "exit classifier was trained for model " + modelDescription
+                    + " (fingerprint " + modelFingerprint + "), not for this one (fingerprint " + fingerprint + ")");
+        }
+        if (classifier.layers() != layers) {
+            throw new ModelFormatException(source, "exit classifier is for " + classifier.layers() + " blocks, the model has "
+                    + layers);
+        }
     }
 
     public void save(Path file) throws IOException {

@@ -70,15 +70,23 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
 
     /** Refuses the artifact for a model it was not trained for. */
     public LearnedRouter routerFor(LlamaModel model, Path source) {
-        if (!modelFingerprint.equals(model.fingerprint())) {
-            throw new ModelFormatException(source, "router was trained for model " + modelDescription + " (fingerprint "
-                    + modelFingerprint + "), not for this one (fingerprint " + model.fingerprint() + ")");
-        }
-        if (schedule.perLayer().length != model.spec().nLayers()) {
-            throw new ModelFormatException(source, "router schedule has " + schedule.perLayer().length
-                    + " blocks, the model has " + model.spec().nLayers());
-        }
+        requireModel(model.fingerprint(), model.spec().nLayers(), source);
         return new LearnedRouter(this);
+    }
+
+    /**
+     * Refuses the artifact for any model but the one with this fingerprint and block count; for checks before
+     * the model is on a device (e.g. when a SQL job is planned), with the fingerprint from the host weights.
+     */
+    public void requireModel(String fingerprint, int layers, Path source) {
+        if (!modelFingerprint.equals(fingerprint)) {
+            throw new ModelFormatException(source, "router was trained for model " + modelDescription + " (fingerprint "
+                    + modelFingerprint + "), not for this one (fingerprint " + fingerprint + ")");
+        }
+        if (schedule.perLayer().length != layers) {
+            throw new ModelFormatException(source, "router schedule has " + schedule.perLayer().length
+                    + " blocks, the model has " + layers);
+        }
     }
 
     public void save(Path file) throws IOException {
