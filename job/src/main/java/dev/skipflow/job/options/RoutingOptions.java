@@ -49,10 +49,11 @@ public final class RoutingOptions {
             if (baseline != null) {
                 throw new IllegalArgumentException("give either --router or --baseline, not both");
             }
-            return RouterSpec.learned(router, sparsityGiven ? sparsity : null);
+            return RouterSpec.learned(router, sparsityGiven ? sparsity : null).withRouteDecode(routeDecode());
         }
         return baseline == null ? null
-                : new RouterSpec(baseline, sparsity, calibration == null ? null : calibration.toAbsolutePath().toString());
+                : new RouterSpec(baseline, sparsity, calibration == null ? null : calibration.toAbsolutePath().toString())
+                        .withRouteDecode(routeDecode());
     }
 
     /** The router, or null when none was asked for; a trained one is refused for another model. */

@@ -18,12 +18,18 @@ import java.util.Locale;
  * @param calibration text file for shortgpt; null for ../shared/data/tinystories-train-sample.txt
  * @param artifact the router artifact's JSON text for learned, else null
  * @param artifactFile the file the artifact was read from, named when it is refused (e.g. for another model)
+ * @param routeDecode whether the router also acts on decoding tokens (false: prompts only, FTP's own setting)
  */
-public record RouterSpec(String baseline, double sparsity, String calibration, String artifact, String artifactFile)
-        implements Serializable {
+public record RouterSpec(String baseline, double sparsity, String calibration, String artifact, String artifactFile,
+        boolean routeDecode) implements Serializable {
 
     public RouterSpec(String baseline, double sparsity, String calibration) {
-        this(baseline, sparsity, calibration, null, null);
+        this(baseline, sparsity, calibration, null, null, true);
+    }
+
+    /** The same router acting on prompts and decoding tokens ({@code true}) or on prompts only. */
+    public RouterSpec withRouteDecode(boolean decode) {
+        return new RouterSpec(baseline, sparsity, calibration, artifact, artifactFile, decode);
     }
 
     public RouterSpec {
@@ -45,7 +51,7 @@ public record RouterSpec(String baseline, double sparsity, String calibration, S
         RouterArtifact.load(artifactFile); // refuse a malformed file before anything starts
         try {
             return new RouterSpec("learned", sparsity == null ? -1 : sparsity, null, java.nio.file.Files.readString(artifactFile),
-                    artifactFile.toString());
+                    artifactFile.toString(), true);
         } catch (java.io.IOException e) {
             throw new java.io.UncheckedIOException(e);
         }

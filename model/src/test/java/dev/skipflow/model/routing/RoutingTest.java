@@ -98,6 +98,18 @@ class RoutingTest {
     }
 
     @Test
+    void routingPromptsOnlyLeavesDecodingTokensDense() {
+        int[] prompt = TestModels.tokenizer().encode("Once upon a time", true);
+        try (BatchEngine engine = BatchEngine.builder(TestModels.model()).maxBatch(1).context(128)
+                .router(new BlockRemoval(5, 2)).routeDecode(false).stopTokens(java.util.Set.of()).build()) {
+            Sequence s = new Sequence("x", prompt, SamplingParams.greedy(20));
+            TestModels.runAlone(engine, s);
+            assertEquals(prompt.length, s.account().savings().tokenBlocksSkipped(), "block 2 for the prompt's tokens only");
+            assertEquals((prompt.length + 19L) * 5, s.account().savings().tokenBlocksTotal());
+        }
+    }
+
+    @Test
     void keysLeftInAReusedSlotByAnEarlierSequenceAreNeverAttended() {
         // Sequence B skips prompt tokens under the static router; if stale keys of sequence A in the same slot
         // leaked into B's attention, B would differ from B run on a fresh engine.

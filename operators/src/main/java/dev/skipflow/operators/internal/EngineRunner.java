@@ -38,12 +38,12 @@ public final class EngineRunner implements AutoCloseable {
 
     /**
      * Starts the engine thread; {@code router} and {@code exit} may be null (adaptive requests then run densely);
-     * {@code stopTokens} are the tokenizer's.
+     * {@code routeDecode} false routes prompts only; {@code stopTokens} are the tokenizer's.
      */
-    public EngineRunner(LlamaModel model, int maxBatch, int context, TokenRouter router,
+    public EngineRunner(LlamaModel model, int maxBatch, int context, TokenRouter router, boolean routeDecode,
             dev.skipflow.model.exit.ExitClassifier exit, java.util.Set<Integer> stopTokens, String name) {
-        this.engine = BatchEngine.builder(model).maxBatch(maxBatch).context(context).router(router).exit(exit)
-                .stopTokens(stopTokens).build();
+        this.engine = BatchEngine.builder(model).maxBatch(maxBatch).context(context).router(router)
+                .routeDecode(routeDecode).exit(exit).stopTokens(stopTokens).build();
         this.thread = new Thread(this::loop, name);
         this.thread.setDaemon(true);
         this.thread.start();

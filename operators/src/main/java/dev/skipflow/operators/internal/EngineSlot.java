@@ -52,11 +52,13 @@ public final class EngineSlot implements AutoCloseable {
             int context = contextOf(weights.spec(), maxContext);
             TokenRouter router = routerSpec == null ? null : routerSpec.build(model, tokenizer);
             ExitClassifier exit = exitArtifact == null ? null : exitArtifact.classifierFor(model, Path.of("exit artifact"));
-            EngineRunner runner = new EngineRunner(model, maxBatch, context, router, exit, tokenizer.stopTokens(), name);
+            EngineRunner runner = new EngineRunner(model, maxBatch, context, router, routerSpec == null || routerSpec.routeDecode(),
+                    exit, tokenizer.stopTokens(), name);
             LOG.info("{} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}, "
                             + "routing {}, early exit {}", name, source.describe(), weights.parameterCount(), model.device(),
                     threads, (System.nanoTime() - start) / 1_000_000, maxBatch, context,
-                    router == null ? "off" : router.describe(), exit == null ? "off" : exit.describe());
+                    router == null ? "off" : router.describe() + (routerSpec.routeDecode() ? "" : " (prompts only)"),
+                    exit == null ? "off" : exit.describe());
             return new EngineSlot(model, tokenizer, runner);
         } catch (RuntimeException e) {
             model.close();
