@@ -9,13 +9,11 @@ import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.job.options.RoutingOptions;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -75,13 +73,6 @@ public final class DemoCommand implements Callable<Integer> {
         webUiPort = Workdirs.portOrFree(webUiPort, "web UI");
         try (LocalRunner runner = LocalRunner.start(options, Workdirs.local(), kafkaPort, 1, webUiPort);
                 AnswerCollector answers = runner.answers()) {
-            AtomicBoolean stop = new AtomicBoolean();
-            Thread main = Thread.currentThread();
-            Thread hook = new Thread(() -> {
-                stop.set(true);
-                main.interrupt();
-            });
-            Runtime.getRuntime().addShutdownHook(hook);
             System.err.println("skipflow demo: broker " + runner.bootstrapServers() + ", web UI http://127.0.0.1:"
                     + webUiPort + ", job " + runner.job().getJobID());
             List<byte[]> values = new ArrayList<>();
@@ -98,32 +89,14 @@ public final class DemoCommand implements Callable<Integer> {
             runner.send(values);
             System.err.println("skipflow demo: sent " + prompts + " prompts to topic " + options.promptsTopic
                     + "; completions follow (read_committed, visible at each checkpoint)");
-            long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
-            while (!stop.get()) {
-                try {
-                    answers.poll(Duration.ofMillis(250), a -> {
-                        if (a.topic().equals(options.completionsTopic)) {
-                            out.println(a.value());
-                            pending.remove(a.key());
-                        } else {
-                            System.err.println("dead letter: " + a.value());
-                        }
-                    });
-                } catch (org.apache.kafka.common.errors.InterruptException e) {
-                    break;
+            return AnswerPrinter.printUntilAnswered("demo", answers, pending, once, timeoutSeconds, a -> {
+                if (!a.topic().equals(options.completionsTopic)) {
+                    System.err.println("dead letter: " + a.value());
+                    return null;
                 }
-                if (once && pending.isEmpty()) {
-                    System.err.println("skipflow demo: all " + prompts + " prompts answered");
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                    return 0;
-                }
-                if (once && System.nanoTime() > deadline) {
-                    System.err.println("skipflow demo: timed out with " + pending.size() + " prompts unanswered: " + pending);
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                    return 1;
-                }
-            }
-            return 0;
+                out.println(a.value());
+                return a.key();
+            });
         }
     }
 }

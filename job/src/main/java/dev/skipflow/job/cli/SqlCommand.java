@@ -9,7 +9,6 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -17,7 +16,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -98,39 +96,14 @@ public final class SqlCommand implements Callable<Integer> {
                 parallelism, webUiPort, checkpointIntervalMs);
         try (LocalSqlRunner runner = LocalSqlRunner.start(settings, Workdirs.local(), System.err::println);
                 var answers = runner.answers()) {
-            AtomicBoolean stop = new AtomicBoolean();
-            Thread main = Thread.currentThread();
-            Thread hook = new Thread(() -> {
-                stop.set(true);
-                main.interrupt();
-            });
-            Runtime.getRuntime().addShutdownHook(hook);
             System.err.println("skipflow sql: broker " + runner.bootstrapServers()
                     + (webUiPort > 0 ? ", web UI http://127.0.0.1:" + webUiPort : "") + ", job " + runner.job().getJobID());
             Set<String> pending = sendSamples(runner, samples);
-            long deadline = System.nanoTime() + Duration.ofSeconds(timeoutSeconds).toNanos();
             ObjectMapper json = new ObjectMapper();
-            while (!stop.get()) {
-                try {
-                    answers.poll(Duration.ofMillis(250), a -> {
-                        out.println(a.value());
-                        pending.remove(a.key() != null ? a.key() : idOf(json, a.value()));
-                    });
-                } catch (org.apache.kafka.common.errors.InterruptException e) {
-                    break;
-                }
-                if (once && pending.isEmpty()) {
-                    System.err.println("skipflow sql: all " + samples + " prompts answered");
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                    return 0;
-                }
-                if (once && System.nanoTime() > deadline) {
-                    System.err.println("skipflow sql: timed out with " + pending.size() + " prompts unanswered: " + pending);
-                    Runtime.getRuntime().removeShutdownHook(hook);
-                    return 1;
-                }
-            }
-            return 0;
+            return AnswerPrinter.printUntilAnswered("sql", answers, pending, once, timeoutSeconds, a -> {
+                out.println(a.value());
+                return a.key() != null ? a.key() : idOf(json, a.value());
+            });
         }
     }
 
