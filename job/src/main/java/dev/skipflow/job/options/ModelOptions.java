@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
 public final class ModelOptions {
 
     @Option(names = "--model", paramLabel = "PATH",
-            description = "llama2.c .bin file or Hugging Face folder (config.json + *.safetensors). "
+            description = "llama2.c .bin file, Hugging Face folder (config.json + *.safetensors) or compressed checkpoint "
+                    + "folder (model.safetensors + skipflow.json). "
                     + "Default: $SKIPFLOW_MODEL, then models/stories260K/, then ../shared/models/stories260K/.")
     Path model;
 
