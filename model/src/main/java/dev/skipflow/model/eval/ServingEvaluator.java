@@ -49,8 +49,10 @@ public final class ServingEvaluator {
     }
 
     public Side compare(List<int[]> docs, List<PerplexityEvaluator.Variant> variants, IntConsumer progress) {
-        int longest = docs.stream().mapToInt(d -> d.length).max().orElse(1);
-        int context = Math.min(model.spec().seqLen(), Math.max(longest, longest / 2 + GREEDY_TOKENS) + 1);
+        // positions a document needs: all its tokens when scored, its prompt and 31 fed tokens when generating
+        int needed = docs.stream().mapToInt(d -> Math.max(d.length, promptLength(d.length) + GREEDY_TOKENS - 1))
+                .max().orElse(1);
+        int context = Math.min(model.spec().seqLen(), needed);
         Totals dense = new Totals();
         List<Totals> totals = new ArrayList<>();
         for (int i = 0; i < variants.size(); i++) {
@@ -61,7 +63,7 @@ public final class ServingEvaluator {
             for (int[] doc : docs) {
                 int p = promptLength(doc.length);
                 if (p > 0) {
-                    if (doc.length > context) {
+                    if (Math.max(doc.length, p + GREEDY_TOKENS - 1) > context) {
                         throw new IllegalArgumentException("document of " + doc.length + " tokens exceeds the model's "
                                 + "context " + model.spec().seqLen() + "; lower --max-len");
                     }

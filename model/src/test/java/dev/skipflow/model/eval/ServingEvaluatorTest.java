@@ -34,6 +34,17 @@ class ServingEvaluatorTest {
     }
 
     @Test
+    void shortDocumentsKeepTheirSixteenTokenPromptAndGenerateThirtyTwo() {
+        // 20 tokens: a 16-token prompt (more than half), 4 scored predictions, and 32 greedy tokens after the prompt
+        var docs = Documents.read(TestModels.shared().resolve("data/tinystories-valid-sample.txt"), TestModels.tokenizer(),
+                20, 2);
+        var side = new ServingEvaluator(TestModels.model(), true).compare(docs, List.of(Variants.of(new BlockRemoval(5, 1),
+                null)), i -> { });
+        assertEquals(2 * 4, side.dense().predictedTokens());
+        assertTrue(side.variants().get(0).greedyAgreement() <= 1.0);
+    }
+
+    @Test
     void promptOnlyRoutingSkipsPromptTokensAndDecodesDensely() {
         int layers = TestModels.model().spec().nLayers();
         var variant = List.of(Variants.of(new BlockRemoval(layers, 2), null));
