@@ -61,12 +61,6 @@ public final class CompressedCheckpoint {
             steps = List.copyOf(steps);
         }
 
-        /** The same chain with one more step. */
-        public Provenance then(Step step) {
-            List<Step> all = new ArrayList<>(steps);
-            all.add(step);
-            return new Provenance(originalFingerprint, originalSource, all);
-        }
     }
 
     /** A loaded compressed model: its weights and where they came from. */

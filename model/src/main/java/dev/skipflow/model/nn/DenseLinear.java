@@ -2,7 +2,6 @@ package dev.skipflow.model.nn;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 
 /** {@code x W^T + b}, with W stored transposed and contiguous ({@code [in, out]}) so the matmul reads no strides. */
 public final class DenseLinear implements Linear {
@@ -43,15 +42,5 @@ public final class DenseLinear implements Linear {
     @Override
     public long flops(long rows) {
         return Linear.denseFlops(in, out, bias != null, rows);
-    }
-
-    /** The transposed weight {@code [in, out]} (trainers read and update it). */
-    public NDArray weightT() {
-        return weightT;
-    }
-
-    /** Shape check for tests and loaders. */
-    public Shape shape() {
-        return new Shape(out, in);
     }
 }

@@ -31,11 +31,6 @@ public final class LoraLinear implements Linear {
                 Tensors.transposed(manager, scaledB, out, rank), rank);
     }
 
-    /** The update's factors, {@code A^T [in, rank]} and {@code scale B^T [rank, out]}, for trainers. */
-    public NDArray[] factors() {
-        return new NDArray[] {aT, bT};
-    }
-
     @Override
     public int in() {
         return base.in();

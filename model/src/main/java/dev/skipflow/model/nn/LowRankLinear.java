@@ -28,10 +28,6 @@ public final class LowRankLinear implements Linear {
                 bias == null ? null : manager.create(bias), in, out, rank);
     }
 
-    public int rank() {
-        return rank;
-    }
-
     @Override
     public int in() {
         return in;

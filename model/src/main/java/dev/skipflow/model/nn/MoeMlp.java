@@ -68,8 +68,4 @@ public final class MoeMlp implements Mlp {
     public long meanFlopsPerToken() {
         return router.flops(1) + Math.round(experts.stream().mapToLong(GatedMlp::flopsPerToken).average().orElse(0));
     }
-
-    public int experts() {
-        return experts.size();
-    }
 }

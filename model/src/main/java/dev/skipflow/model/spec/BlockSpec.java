@@ -33,11 +33,6 @@ public record BlockSpec(int heads, int kvHeads, int mlpHidden, MlpKind mlp, int 
         return new BlockSpec(heads, kvHeads, mlpHidden, MlpKind.GATED, 0);
     }
 
-    /** Query heads that share one key/value head. */
-    public int groupSize() {
-        return heads / kvHeads;
-    }
-
     public int queryDim(int headSize) {
         return heads * headSize;
     }

@@ -58,17 +58,6 @@ public record ModelSpec(int dim, int headSize, int vocabSize, int seqLen, boolea
         return originalSpec == null ? this : originalSpec;
     }
 
-    /** The same model recorded as derived from {@code from} (the chain keeps the first model). */
-    public ModelSpec derivedFrom(ModelSpec from) {
-        return new ModelSpec(dim, headSize, vocabSize, seqLen, sharedClassifier, ropeTheta, normEps, qkvBias, blocks,
-                from.original());
-    }
-
-    /** Whether every block has the original's shape and a gated MLP. */
-    public boolean isUniform() {
-        return blocks.stream().allMatch(b -> b.equals(blocks.get(0))) && blocks.get(0).mlp() == BlockSpec.MlpKind.GATED;
-    }
-
     /** Weights of a dense model of this shape (biases, norms, embedding and an unshared head included). */
     public long parameterCount() {
         long n = (long) vocabSize * dim * (sharedClassifier ? 1 : 2) + dim;
