@@ -211,12 +211,6 @@ public final class Forward {
         Arrays.fill(layersRun, layers);
         long[] mlpFlops = new long[n];
         AttentionStats[] seen = new AttentionStats[1];
-        int[] all = new int[n];
-        boolean[] allRan = new boolean[n];
-        for (int i = 0; i < n; i++) {
-            all[i] = i;
-            allRan[i] = true;
-        }
         for (int l = 0; l < layers; l++) {
             Block block = model.block(l);
             if (exitedCount > 0) {
@@ -232,11 +226,9 @@ public final class Forward {
                     }
                 }
             }
-            // with no router and no exit yet every row runs: no per-block bookkeeping arrays
-            boolean everyRow = router == null && exitedCount == 0;
-            int[] active = everyRow ? all : indices(exited, false);
-            boolean[] ran = everyRow ? allRan : keep(router, l, active, rows, prefill, n);
-            int[] run = everyRow ? all : indices(ran, true);
+            int[] active = indices(exited, false);
+            boolean[] ran = keep(router, l, active, rows, prefill, n);
+            int[] run = indices(ran, true);
             Arrays.fill(mlpFlops, 0);
             int layer = l;
             if (run.length == n) {
