@@ -146,14 +146,10 @@ public final class LlamaModel implements AutoCloseable {
         long d = spec.dim();
         long q = b.queryDim(spec.headSize());
         long kv = b.kvDim(spec.headSize());
-        long mlp = blocks[layer].mlp() instanceof GatedMlp g ? g.flopsPerToken() : meanExpertFlops(blocks[layer].mlp());
+        long mlp = blocks[layer].mlp().meanFlopsPerToken();
         return new FlopCounter.BlockCost(FlopCounter.attentionFixed(d, q, kv, a.qkv().flops(1), a.wo().flops(1)),
                 FlopCounter.perKey(b.heads(), spec.headSize()), mlp,
                 FlopCounter.rmsNorm(d) + a.kv().flops(1) + FlopCounter.rope(kv));
-    }
-
-    private static long meanExpertFlops(Mlp mlp) {
-        return mlp instanceof MoeMlp m ? m.meanFlopsPerToken() : 0;
     }
 
     public ModelSpec spec() {

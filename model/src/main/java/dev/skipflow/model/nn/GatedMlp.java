@@ -45,4 +45,9 @@ public final class GatedMlp implements Mlp {
     public long flopsPerToken() {
         return flopsPerToken;
     }
+
+    @Override
+    public long meanFlopsPerToken() {
+        return flopsPerToken;
+    }
 }

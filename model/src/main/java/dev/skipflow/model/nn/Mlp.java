@@ -11,6 +11,9 @@ public interface Mlp {
      */
     NDArray forward(NDArray xn, long[] flops);
 
+    /** FLOPs of one token on average (exact for a gated MLP; a mixture of experts' router and mean expert). */
+    long meanFlopsPerToken();
+
     /** Intermediate channels (all of them for a mixture of experts). */
     int hidden();
 }

@@ -65,6 +65,7 @@ public final class MoeMlp implements Mlp {
     }
 
     /** The router and the mean expert's SwiGLU: what a token costs on average, for analytic estimates. */
+    @Override
     public long meanFlopsPerToken() {
         return router.flops(1) + Math.round(experts.stream().mapToLong(GatedMlp::flopsPerToken).average().orElse(0));
     }
