@@ -57,6 +57,16 @@ public final class TrainExitCommand implements Callable<Integer> {
     @Option(names = "--every", defaultValue = "0", description = "Force the probe stride; 0 = choose 1 or 2 by measurement (default).")
     int every;
 
+    @Option(names = "--features", defaultValue = "adainfer",
+            description = "Probe features: adainfer (top prob and gap, the paper's) or extended (also the top-1's streak "
+                    + "over the probes and the block's saturation, both almost free). Default: ${DEFAULT-VALUE}.")
+    String features;
+
+    @Option(names = "--candidates", defaultValue = "0",
+            description = "0 = every probe runs the whole LM head (default); K = a token's later probes score only its "
+                    + "first probe's K best tokens, a fraction of the head's cost.")
+    int candidates;
+
     @Override
     public Integer call() throws Exception {
         Path text = calibration != null ? calibration : ModelPaths.sharedData("tinystories-train-sample.txt");
@@ -65,12 +75,25 @@ public final class TrainExitCommand implements Callable<Integer> {
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
                 ProgressBar bar = Progress.bar("train-exit", documents.size())) {
             r = ExitTrainer.train(model, modelOptions.describeModel(), documents,
-                    new ExitTrainer.Options(targetAgreement, heldOut, c, positiveWeight, minLayer, every), bar::stepTo,
+                    new ExitTrainer.Options(targetAgreement, heldOut, c, positiveWeight, minLayer, every,
+                            featureKind(), candidates), bar::stepTo,
                     msg -> System.err.println("train-exit: " + msg));
         }
         r.artifact().save(out);
         System.err.println("train-exit: " + r.artifact().training());
         System.out.println(out);
         return 0;
+    }
+
+    private ExitTrainer.Features featureKind() {
+        switch (features) {
+            case "adainfer":
+                return ExitTrainer.Features.ADAINFER;
+            case "extended":
+                return ExitTrainer.Features.EXTENDED;
+            default:
+                throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+                        "--features must be adainfer or extended, got " + features);
+        }
     }
 }

@@ -76,9 +76,15 @@ public final class TrainRouterCommand implements Callable<Integer> {
             description = "Share of training over which the guide loss (toward the static router) decays to 0; 0 = none (default: ${DEFAULT-VALUE}).")
     double guideFraction;
 
-    @Option(names = "--guide", defaultValue = "oracle", paramLabel = "oracle|static",
-            description = "What the guide loss leads toward: the token-blocks whose skipping costs least on the calibration "
-                    + "documents (oracle, measured by skipping each alone), or FTP's static router (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--route", defaultValue = "all", paramLabel = "prompt|all",
+            description = "Where the router acts by default when served (eval, bench, job and demo's --route overrides it): "
+                    + "prompt = the prefill only (FTP's own setting), all = prefill and decode (default: ${DEFAULT-VALUE}).")
+    String route;
+
+    @Option(names = "--guide", defaultValue = "oracle", paramLabel = "oracle|oracle-nll|static",
+            description = "What the guide loss leads toward: the token-blocks whose skipping alone flips the fewest top-1 "
+                    + "predictions on the calibration documents (oracle, the agreement routers are judged by), those that "
+                    + "add the least NLL (oracle-nll), or FTP's static router (default: ${DEFAULT-VALUE}).")
     String guide;
 
     @Option(names = "--oracle-docs", defaultValue = "48",
@@ -98,10 +104,15 @@ public final class TrainRouterCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (!route.equals("all") && !route.equals("prompt")) {
+            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
+                    "--route must be prompt or all, got " + route);
+        }
         RouterRecipe.Guide g = switch (guide) {
             case "oracle" -> RouterRecipe.Guide.ORACLE;
+            case "oracle-nll" -> RouterRecipe.Guide.ORACLE_NLL;
             case "static" -> RouterRecipe.Guide.STATIC;
-            default -> throw new IllegalArgumentException("--guide must be oracle or static, got " + guide);
+            default -> throw new IllegalArgumentException("--guide must be oracle, oracle-nll or static, got " + guide);
         };
         RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs,
                 searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, g,
@@ -113,6 +124,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
             artifact = RouterRecipe.run(model, modelOptions.describeModel(), all, o, Progress::phase,
                     line -> System.err.println("train-router: " + line));
         }
+        artifact = artifact.withRoute(route);
         artifact.save(out);
         System.out.println(out);
         return 0;

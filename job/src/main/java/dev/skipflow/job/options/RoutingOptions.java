@@ -1,6 +1,7 @@
 package dev.skipflow.job.options;
 
 import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.routing.RouterArtifact;
 import dev.skipflow.model.routing.RouterSpec;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.tokenizer.Tokenizer;
@@ -26,13 +27,16 @@ public final class RoutingOptions {
             description = "A trained router artifact (from train-router); --sparsity overrides its schedule when given explicitly.")
     Path router;
 
-    @Option(names = "--route", defaultValue = "all", paramLabel = "prompt|all",
+    @Option(names = "--route", paramLabel = "prompt|all",
             description = "Where the router acts: prompt = the prefill only, decoding tokens run every block (FTP's own "
-                    + "setting); all = prefill and decode (default: ${DEFAULT-VALUE}).")
-    String route = "all";
+                    + "setting); all = prefill and decode. Default: a --router artifact's own route, else all.")
+    String route;
 
-    /** Whether decoding tokens are routed too (--route all). */
+    /** Whether decoding tokens are routed too (--route all; without --route, the artifact's default). */
     public boolean routeDecode() {
+        if (route == null) {
+            return router == null || RouterArtifact.load(router).routesDecode();
+        }
         if (!route.equals("all") && !route.equals("prompt")) {
             throw new IllegalArgumentException("--route must be prompt or all, got " + route);
         }

@@ -206,14 +206,14 @@ public final class Forward {
         }
         float[][] exitLogits = new float[n][];
         boolean[] exited = new boolean[n];
-        int exitedCount = 0;
         int[] layersRun = new int[n];
         Arrays.fill(layersRun, layers);
         long[] mlpFlops = new long[n];
         AttentionStats[] seen = new AttentionStats[1];
+        ProbeState probes = exit == null ? null : new ProbeState(n, exitLogits, exited, layersRun);
         for (int l = 0; l < layers; l++) {
             Block block = model.block(l);
-            if (exitedCount > 0) {
+            if (probes != null && probes.exitedCount > 0) {
                 int[] gone = indices(exited, true);
                 if (exit.propagateKv()) {
                     block.writeKeysValues(x.get(at(manager, gone)), batch.select(gone), cache);
@@ -229,6 +229,9 @@ public final class Forward {
             int[] active = indices(exited, false);
             boolean[] ran = keep(router, l, active, rows, prefill, n);
             int[] run = indices(ran, true);
+            // saturation compares a block's input with its output; a partial run updates x in place, so copy it
+            NDArray before = exit != null && exit.probes(l) && exit.wantsSaturation()
+                    ? (run.length == n ? x : x.duplicate()) : null;
             Arrays.fill(mlpFlops, 0);
             int layer = l;
             if (run.length == n) {
@@ -260,21 +263,7 @@ public final class Forward {
                 chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i]);
             }
             if (exit != null && exit.probes(l)) {
-                int[] probed = probeRows(active, rows);
-                if (probed.length > 0) {
-                    float[] logits = model.logits(x.get(at(manager, probed))).toFloatArray();
-                    long probeCost = flops.head() + exit.decisionFlops(vocab);
-                    for (int j = 0; j < probed.length; j++) {
-                        int i = probed[j];
-                        charge(rows.get(i), 0, probeCost, 0);
-                        if (exit.accepts(logits, j * vocab, vocab, l)) {
-                            exited[i] = true;
-                            exitedCount++;
-                            layersRun[i] = l + 1;
-                            exitLogits[i] = Arrays.copyOfRange(logits, j * vocab, (j + 1) * vocab);
-                        }
-                    }
-                }
+                probe(model, manager, exit, probes, l, x, before, indices(exited, false), rows);
             }
         }
         int[] finals = new int[n];
@@ -296,6 +285,151 @@ public final class Forward {
         int[] logitRows = Arrays.copyOf(finals, k);
         NDArray logits = k == 0 ? null : model.logits(k == n ? x : x.get(at(manager, logitRows)));
         return new Output(x, logits, logitRows, exitLogits, layersRun, vocab);
+    }
+
+    /** Per row of a pass: what its probes so far found (top-1 streak, candidates), and where it stopped. */
+    private static final class ProbeState {
+        final float[][] exitLogits;
+        final boolean[] exited;
+        final int[] layersRun;
+        final int[] lastTop;
+        final int[] streak;
+        final int[][] candidates; // the first probe's K best tokens, when the policy uses candidates
+        int exitedCount;
+
+        ProbeState(int n, float[][] exitLogits, boolean[] exited, int[] layersRun) {
+            this.exitLogits = exitLogits;
+            this.exited = exited;
+            this.layersRun = layersRun;
+            lastTop = new int[n];
+            Arrays.fill(lastTop, -1);
+            streak = new int[n];
+            candidates = new int[n][];
+        }
+
+        int observe(int i, int top) {
+            streak[i] = top == lastTop[i] ? streak[i] + 1 : 1;
+            lastTop[i] = top;
+            return streak[i];
+        }
+
+        void stop(int i, int layer, float[] logits) {
+            exited[i] = true;
+            exitedCount++;
+            layersRun[i] = layer + 1;
+            exitLogits[i] = logits;
+        }
+    }
+
+    /**
+     * Probes the active rows that may exit after block {@code l}: the whole head for a row's first probe (or every
+     * probe without candidates), else the head's rows for its candidates; rows the policy accepts stop here, those
+     * stopped by a candidate probe after the whole head runs once for their output.
+     */
+    private static void probe(LlamaModel model, NDManager manager, ExitPolicy exit, ProbeState state, int l, NDArray x,
+            NDArray before, int[] active, List<Row> rows) {
+        int[] probed = probeRows(active, rows);
+        if (probed.length == 0) {
+            return;
+        }
+        FlopCounter flops = model.flops();
+        int vocab = model.spec().vocabSize();
+        int k = Math.min(exit.candidates(), vocab);
+        float[] saturation = null;
+        if (before != null) {
+            NDIndex index = at(manager, probed);
+            NDArray a = before.get(index);
+            NDArray b = x.get(index);
+            saturation = a.mul(b).sum(new int[] {1})
+                    .div(a.square().sum(new int[] {1}).mul(b.square().sum(new int[] {1})).sqrt().add(1e-12f))
+                    .toFloatArray();
+        }
+        int[] full = new int[probed.length];
+        int[] cheap = new int[probed.length];
+        int nf = 0;
+        int nc = 0;
+        for (int i : probed) {
+            if (k > 0 && state.candidates[i] != null) {
+                cheap[nc++] = i;
+            } else {
+                full[nf++] = i;
+            }
+        }
+        long satFlops = saturation == null ? 0 : flops.saturation();
+        if (nf > 0) {
+            int[] f = Arrays.copyOf(full, nf);
+            float[] logits = model.logits(x.get(at(manager, f))).toFloatArray();
+            long cost = flops.head() + exit.decisionFlops(vocab) + satFlops;
+            for (int j = 0; j < nf; j++) {
+                int i = f[j];
+                charge(rows.get(i), 0, cost, 0);
+                int top = argmax(logits, j * vocab, vocab);
+                if (k > 0) {
+                    state.candidates[i] = topK(logits, j * vocab, vocab, k);
+                }
+                float sat = saturation == null ? Float.NaN : saturation[indexOf(probed, i)];
+                ExitPolicy.Probe p = new ExitPolicy.Probe(logits, j * vocab, vocab, state.observe(i, top), sat);
+                if (exit.accepts(p, l)) {
+                    state.stop(i, l, Arrays.copyOfRange(logits, j * vocab, (j + 1) * vocab));
+                }
+            }
+        }
+        if (nc > 0) {
+            int[] c = Arrays.copyOf(cheap, nc);
+            int[][] ids = new int[nc][];
+            for (int j = 0; j < nc; j++) {
+                ids[j] = state.candidates[c[j]];
+            }
+            float[] scores = model.logitsFor(x.get(at(manager, c)), ids).toFloatArray();
+            long cost = flops.candidateHead(k) + exit.decisionFlops(k) + satFlops;
+            int[] accepted = new int[nc];
+            int na = 0;
+            for (int j = 0; j < nc; j++) {
+                int i = c[j];
+                charge(rows.get(i), 0, cost, 0);
+                int top = ids[j][argmax(scores, j * k, k)];
+                float sat = saturation == null ? Float.NaN : saturation[indexOf(probed, i)];
+                if (exit.accepts(new ExitPolicy.Probe(scores, j * k, k, state.observe(i, top), sat), l)) {
+                    accepted[na++] = i;
+                }
+            }
+            if (na > 0) {
+                int[] a = Arrays.copyOf(accepted, na);
+                float[] logits = model.logits(x.get(at(manager, a))).toFloatArray();
+                for (int j = 0; j < na; j++) {
+                    charge(rows.get(a[j]), 0, flops.head(), 0); // its output head, in place of the last block's
+                    state.stop(a[j], l, Arrays.copyOfRange(logits, j * vocab, (j + 1) * vocab));
+                }
+            }
+        }
+    }
+
+    private static int argmax(float[] a, int offset, int count) {
+        int best = 0;
+        for (int i = 1; i < count; i++) {
+            if (a[offset + i] > a[offset + best]) {
+                best = i;
+            }
+        }
+        return best;
+    }
+
+    /** The {@code k} highest of {@code a[offset, offset + count)}, as indices in that range, best first. */
+    private static int[] topK(float[] a, int offset, int count, int k) {
+        Integer[] order = new Integer[count];
+        for (int i = 0; i < count; i++) {
+            order[i] = i;
+        }
+        Arrays.sort(order, (p, q) -> Float.compare(a[offset + q], a[offset + p]));
+        int[] top = new int[k];
+        for (int i = 0; i < k; i++) {
+            top[i] = order[i];
+        }
+        return top;
+    }
+
+    private static int indexOf(int[] sorted, int v) {
+        return Arrays.binarySearch(sorted, v);
     }
 
     private static TokenBatch batch(LlamaModel model, NDManager manager, boolean prefill, List<Row> rows) {

@@ -45,7 +45,7 @@ public final class LlamaModel implements AutoCloseable {
     private final Device device;
     private final NDArray embedding; // [V, dim]
     private final Block[] blocks;
-    private final Linear classifier; // final norm weight folded in
+    private final DenseLinear classifier; // final norm weight folded in
     private final NDArray ropeCos; // [seqLen, hd/2 * 2], each cosine twice
     private final NDArray ropeSin; // [seqLen, hd/2 * 2], (-sin, +sin) per pair
     private final String fingerprint;
@@ -202,6 +202,23 @@ public final class LlamaModel implements AutoCloseable {
     /** Final norm and LM head: {@code [N, dim] -> [N, vocab]}. */
     public NDArray logits(NDArray x) {
         return classifier.forward(Tensors.rmsNorm(x, spec.normEps()));
+    }
+
+    /**
+     * Final norm and the LM head's rows for {@code ids[r]} only, per row r of {@code x [N, dim]}: {@code [N, K]},
+     * every {@code ids[r]} of length K (early exit's candidate probes).
+     */
+    public NDArray logitsFor(NDArray x, int[][] ids) {
+        int n = ids.length;
+        int k = ids[0].length;
+        long[] flat = new long[n * k];
+        for (int r = 0; r < n; r++) {
+            for (int j = 0; j < k; j++) {
+                flat[r * k + j] = ids[r][j];
+            }
+        }
+        NDArray idx = x.getManager().create(flat, new ai.djl.ndarray.types.Shape(n, k));
+        return classifier.forwardSelected(Tensors.rmsNorm(x, spec.normEps()), idx);
     }
 
     @Override

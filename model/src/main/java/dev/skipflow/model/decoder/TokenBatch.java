@@ -134,15 +134,22 @@ public final class TokenBatch {
      * Additive mask: 0 where a row may attend key position t (t <= its own position), -inf elsewhere; also
      * -inf at positions in {@code hiddenKeys} other than the row's own.
      */
+    /**
+     * What a masked key adds to its score. Not -inf: softmax gives the same zeros in the forward pass, but
+     * PyTorch's backward through -inf scores turns gradients to NaN (the router trainer backpropagates through
+     * the prefill; on stories-deep16 most steps were lost). Own keys are never masked, so no row is all masked.
+     */
+    private static final float MASKED = -1e9f;
+
     private NDArray buildMask(boolean[] hiddenKeys) {
         int n = slots.length;
         float[] m = new float[n * context];
         for (int i = 0; i < n; i++) {
-            Arrays.fill(m, i * context + positions[i] + 1, (i + 1) * context, Float.NEGATIVE_INFINITY);
+            Arrays.fill(m, i * context + positions[i] + 1, (i + 1) * context, MASKED);
             if (hiddenKeys != null) {
                 for (int t = 0; t <= positions[i] && t < hiddenKeys.length; t++) {
                     if (hiddenKeys[t] && t != positions[i]) {
-                        m[i * context + t] = Float.NEGATIVE_INFINITY;
+                        m[i * context + t] = MASKED;
                     }
                 }
             }

@@ -64,6 +64,31 @@ public final class SkipOracle {
     }
 
     /**
+     * How much each token-block matters for agreement: the number of positions whose top-1 its skip alone
+     * changes, ties broken by the NLL it adds (scaled into [0, 0.5), so a flip always outweighs any damage).
+     * {@code [layers][n]}; the router's guide toward agreement, where {@link #damage} leads toward perplexity.
+     */
+    public static float[][] agreementCost(LlamaModel model, int[] doc) {
+        Costs c = costs(model, doc);
+        float lo = Float.POSITIVE_INFINITY;
+        float hi = Float.NEGATIVE_INFINITY;
+        for (float[] row : c.damage()) {
+            for (float d : row) {
+                lo = Math.min(lo, d);
+                hi = Math.max(hi, d);
+            }
+        }
+        float[][] cost = new float[c.damage().length][];
+        for (int l = 0; l < cost.length; l++) {
+            cost[l] = new float[c.damage()[l].length];
+            for (int p = 0; p < cost[l].length; p++) {
+                cost[l][p] = c.flips()[l][p] + 0.5f * (c.damage()[l][p] - lo) / Math.max(1e-6f, hi - lo + 1e-6f);
+            }
+        }
+        return cost;
+    }
+
+    /**
      * Per token-block of one document ({@code [layers][n]}): the change in summed NLL when it alone is skipped
      * ({@link #damage}), and how many positions' top-1 that skip changes.
      */

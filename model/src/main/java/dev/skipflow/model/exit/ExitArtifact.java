@@ -47,6 +47,9 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
         ArrayNode names = o.putArray("features");
         names.add("topProb");
         names.add("gap");
+        names.add("streak2");
+        names.add("streak3");
+        names.add("saturation");
         for (int l = 0; l + 1 < classifier.layers(); l++) {
             names.add("block" + l);
         }
@@ -57,6 +60,7 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
         ObjectNode probe = o.putObject("probe");
         probe.put("minLayer", classifier.minLayer());
         probe.put("every", classifier.every());
+        probe.put("candidates", classifier.candidates());
         o.put("exitedKeysValues", classifier.propagateKv() ? "propagate" : "mask");
         o.put("targetAgreement", targetAgreement);
         o.put("training", training);
@@ -75,7 +79,7 @@ public record ExitArtifact(String modelFingerprint, String modelDescription, Exi
                     ArtifactJson.floats(svm.path("weights"), "svm.weights"),
                     ArtifactJson.number(svm, "bias").floatValue(), ArtifactJson.number(o, "threshold").doubleValue(),
                     ArtifactJson.number(probe, "minLayer").intValue(), ArtifactJson.number(probe, "every").intValue(),
-                    !"mask".equals(o.path("exitedKeysValues").asText("propagate")));
+                    !"mask".equals(o.path("exitedKeysValues").asText("propagate")), probe.path("candidates").asInt(0));
             return new ExitArtifact(m.path("fingerprint").asText(), m.path("description").asText(), c,
                     o.path("targetAgreement").asDouble(), o.path("training").asText());
         } catch (IllegalArgumentException e) {

@@ -4,31 +4,48 @@ import dev.skipflow.model.decoder.ExitPolicy;
 import java.util.Arrays;
 
 /**
- * AdaInfer's stop/continue decision: a linear SVM over {@code [top prob, gap, one-hot of the block]} (the
- * block indicator gives each block its own bias, since the share of settled tokens differs a lot by depth);
- * a token stops after a probed block when the SVM's decision value exceeds {@code threshold}. Probes run after
+ * AdaInfer's stop/continue decision: a linear SVM over {@code [top prob, gap, streak >= 2, streak >= 3,
+ * saturation, one-hot of the block]} (the block indicator gives each block its own bias, since the share of
+ * settled tokens differs a lot by depth); AdaInfer's own classifier has zero weight on streak and saturation.
+ * A token stops after a probed block when the SVM's decision value exceeds {@code threshold}. Probes run after
  * blocks {@code minLayer, minLayer + every, ...} below the last one (after the last block the LM head runs anyway).
  * Immutable.
  *
  * @param layers blocks of the model it was trained for
- * @param weights {@code 2 + (layers - 1)} weights: top prob, gap, then one per probe-able block
+ * @param weights {@code 5 + (layers - 1)} weights: top prob, gap, streak of 2, streak of 3, saturation, then one per
+ *     probe-able block (the older layout without streak and saturation, {@code 2 + (layers - 1)}, is read too)
  * @param bias the SVM's bias
  * @param threshold decision value above which a token exits (0 is the SVM's own boundary)
  * @param minLayer first block after which to probe (0-based)
  * @param every probe every k blocks from there
  * @param propagateKv how an exited token fills the blocks it skips: true = its keys/values there are projected from
  *     its exit hidden state (CALM), false = it writes none and later tokens do not attend to it there (as a routed skip)
+ * @param candidates 0 = every probe runs the whole LM head; K = a token's later probes score only its first probe's K
+ *     best tokens ({@link ExitPolicy#candidates()})
  */
 public record ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every,
-        boolean propagateKv) implements ExitPolicy, java.io.Serializable {
+        boolean propagateKv, int candidates) implements ExitPolicy, java.io.Serializable {
+
+    /** Index of the first block indicator in {@link #weights}. */
+    static final int BLOCKS = 5;
 
     public ExitClassifier(int layers, float[] weights, float bias, double threshold, int minLayer, int every) {
-        this(layers, weights, bias, threshold, minLayer, every, true);
+        this(layers, weights, bias, threshold, minLayer, every, true, 0);
     }
 
     public ExitClassifier {
         if (layers < 2) {
             throw new IllegalArgumentException("early exit needs a model of at least 2 blocks, got " + layers);
+        }
+        if (weights.length == 2 + layers - 1) { // the layout before streak and saturation
+            float[] w = new float[featureCount(layers)];
+            w[0] = weights[0];
+            w[1] = weights[1];
+            System.arraycopy(weights, 2, w, BLOCKS, layers - 1);
+            weights = w;
+        }
+        if (candidates < 0) {
+            throw new IllegalArgumentException("candidates must be >= 0, got " + candidates);
         }
         if (weights.length != featureCount(layers)) {
             throw new IllegalArgumentException("exit classifier has " + weights.length + " weights; a " + layers
@@ -44,9 +61,9 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
         weights = weights.clone();
     }
 
-    /** Features per probe: top prob, gap, and one indicator per block that can be probed (all but the last). */
+    /** Features per probe: top prob, gap, two streaks, saturation, one indicator per probe-able block (all but the last). */
     public static int featureCount(int layers) {
-        return 2 + layers - 1;
+        return BLOCKS + layers - 1;
     }
 
     /** Whether a probe runs after block {@code layer} (0-based). */
@@ -57,7 +74,19 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
 
     /** The SVM's decision value for a probe after block {@code layer}; larger means the top-1 is more likely final. */
     public double score(ExitFeatures f, int layer) {
-        return bias + weights[0] * f.topProb() + weights[1] * f.gap() + weights[2 + layer];
+        return score(weights, bias, f, layer);
+    }
+
+    /** The linear decision value of {@code f} after block {@code layer} under weights {@code w} (see {@link #weights}). */
+    static double score(float[] w, float bias, ExitFeatures f, int layer) {
+        double s = bias + w[0] * f.topProb() + w[1] * f.gap() + w[BLOCKS + layer];
+        if (f.streak() >= 2) {
+            s += w[2];
+        }
+        if (f.streak() >= 3) {
+            s += w[3];
+        }
+        return Float.isNaN(f.saturation()) ? s : s + w[4] * f.saturation();
     }
 
     public boolean accepts(ExitFeatures f, int layer) {
@@ -65,26 +94,39 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
     }
 
     @Override
-    public boolean accepts(float[] logits, int offset, int vocab, int layer) {
-        return accepts(ExitFeatures.of(logits, offset, vocab), layer);
+    public boolean accepts(Probe p, int layer) {
+        return accepts(ExitFeatures.of(p.logits(), p.offset(), p.count()).withContext(p.streak(), p.saturation()), layer);
     }
 
-    /** The features from the probe's logits and the linear decision over them. */
     @Override
-    public long decisionFlops(int vocab) {
-        return ExitFeatures.flops(vocab) + 2L * (2 + layers); // weights and bias
+    public boolean wantsSaturation() {
+        return weights[4] != 0;
+    }
+
+    /** The features from the probe's scores and the linear decision over them. */
+    @Override
+    public long decisionFlops(int scored) {
+        return ExitFeatures.flops(scored) + 2L * (BLOCKS + layers); // weights and bias
     }
 
     public ExitClassifier withThreshold(double t) {
-        return new ExitClassifier(layers, weights, bias, t, minLayer, every, propagateKv);
+        return new ExitClassifier(layers, weights, bias, t, minLayer, every, propagateKv, candidates);
     }
 
     public ExitClassifier withPolicy(int first, int k) {
-        return new ExitClassifier(layers, weights, bias, threshold, first, k, propagateKv);
+        return new ExitClassifier(layers, weights, bias, threshold, first, k, propagateKv, candidates);
     }
 
     public ExitClassifier withPropagation(boolean propagate) {
-        return new ExitClassifier(layers, weights, bias, threshold, minLayer, every, propagate);
+        return new ExitClassifier(layers, weights, bias, threshold, minLayer, every, propagate, candidates);
+    }
+
+    public ExitClassifier withCandidates(int k) {
+        return new ExitClassifier(layers, weights, bias, threshold, minLayer, every, propagateKv, k);
+    }
+
+    public ExitClassifier withWeights(float[] w, float b) {
+        return new ExitClassifier(layers, w, b, threshold, minLayer, every, propagateKv, candidates);
     }
 
     /** How many probes a token that never exits pays. */
@@ -97,7 +139,8 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
     }
 
     public String describe() {
-        return String.format("threshold %.3g, probes after %s%s", threshold, probedBlocks(), propagateKv ? "" : ", k/v masked");
+        return String.format("threshold %.3g, probes after %s%s%s", threshold, probedBlocks(),
+                candidates > 0 ? ", later probes over " + candidates + " candidates" : "", propagateKv ? "" : ", k/v masked");
     }
 
     private String probedBlocks() {
@@ -124,7 +167,7 @@ public record ExitClassifier(int layers, float[] weights, float bias, double thr
     public boolean equals(Object o) {
         return o instanceof ExitClassifier c && c.layers == layers && Arrays.equals(c.weights, weights)
                 && c.bias == bias && c.threshold == threshold && c.minLayer == minLayer && c.every == every
-                && c.propagateKv == propagateKv;
+                && c.propagateKv == propagateKv && c.candidates == candidates;
     }
 
     @Override

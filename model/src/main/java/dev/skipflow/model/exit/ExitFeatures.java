@@ -1,11 +1,21 @@
 package dev.skipflow.model.exit;
 
 /**
- * AdaInfer's two features of a probe (final norm and LM head applied to a token's hidden state after a block):
- * {@code top prob} p1 and {@code gap} p1 - p2 of the softmax, with the probe's top-1 token. Both rise with depth
- * and level off; a classifier decides from them whether the token may stop.
+ * Features of a probe (final norm and LM head applied to a token's hidden state after a block). AdaInfer's two:
+ * {@code top prob} p1 and {@code gap} p1 - p2 of the softmax (over the candidates only, for a candidate probe),
+ * with the probe's top-1 token. Both rise with depth and level off. Two more that cost almost nothing: the
+ * top-1's {@code streak} (consecutive probes that agreed on it) and the block's {@code saturation} (cosine of its
+ * input and output hidden states, CALM's state saturation).
  */
-public record ExitFeatures(float topProb, float gap, int top1) {
+public record ExitFeatures(float topProb, float gap, int top1, int streak, float saturation) {
+
+    public ExitFeatures(float topProb, float gap, int top1) {
+        this(topProb, gap, top1, 1, Float.NaN);
+    }
+
+    public ExitFeatures withContext(int streak, float saturation) {
+        return new ExitFeatures(topProb, gap, top1, streak, saturation);
+    }
 
     /** Features of the logits row {@code [offset, offset + v)}; one pass for max and runner-up, one for the sum. */
     public static ExitFeatures of(float[] logits, int offset, int v) {

@@ -27,9 +27,12 @@ import java.util.function.IntConsumer;
  * <ol>
  *   <li>features: after every block but the last, the final norm and LM head on each position's hidden state
  *       give top prob and gap (plus the block's indicator); label +1 when that block's top-1 already equals
- *       the last block's (AdaInfer's positive example), else -1;</li>
+ *       the last block's (AdaInfer's positive example), else -1. {@link Features#EXTENDED} adds the top-1's
+ *       streak over the policy's probes and the block's saturation; with candidates, a token's later probes
+ *       compute top prob and gap over its first probe's K best tokens only, as the forward pass will;</li>
  *   <li>a linear SVM (liblinear, L2-regularized L2-loss, dual) on the training documents, classes weighted
- *       (balanced by default: positives are rare in early blocks);</li>
+ *       (balanced by default: positives are rare in early blocks); one per probe policy when the features
+ *       depend on the policy (streaks, candidates), else one for all;</li>
  *   <li>on held-out documents, for every probe policy (first probed block, every k), the lowest decision
  *       threshold whose simulated agreement (exit at the first accepted probe; the top-1 there against the
  *       last block's) meets the target, and the FLOPs that saves net of probes and key/value propagation;
@@ -40,13 +43,22 @@ import java.util.function.IntConsumer;
  */
 public final class ExitTrainer {
 
+    /** Which probe features the classifier weighs. */
+    public enum Features {
+        /** AdaInfer's: top prob and gap (and the block). */
+        ADAINFER,
+        /** Those, the top-1's streak over the probes and the block's saturation. */
+        EXTENDED
+    }
+
     /**
      * @param positiveWeight liblinear class weight of positives relative to negatives; 0 = balanced
      * @param minLayer forced first probed block, -1 = choose by measurement
      * @param every forced probe stride, 0 = choose by measurement (1 or 2)
+     * @param candidates 0 = every probe runs the whole head; K = later probes score the first probe's K best tokens
      */
     public record Options(double targetAgreement, double heldOutFraction, double c, double positiveWeight, int minLayer,
-            int every) {
+            int every, Features features, int candidates) {
         public Options {
             if (!(targetAgreement > 0 && targetAgreement <= 1)) {
                 throw new IllegalArgumentException("--target-agreement must be in (0, 1], got " + targetAgreement);
@@ -57,11 +69,23 @@ public final class ExitTrainer {
             if (!(c > 0) || positiveWeight < 0) {
                 throw new IllegalArgumentException("--c must be positive and --positive-weight non-negative");
             }
+            if (candidates < 0) {
+                throw new IllegalArgumentException("--candidates must be >= 0, got " + candidates);
+            }
+        }
+
+        public Options(double targetAgreement, double heldOutFraction, double c, double positiveWeight, int minLayer,
+                int every) {
+            this(targetAgreement, heldOutFraction, c, positiveWeight, minLayer, every, Features.ADAINFER, 0);
         }
 
         /** train-exit's defaults: 99% agreement on a quarter held out, C = 1, balanced, policy by measurement. */
         public static Options defaults() {
             return new Options(0.99, 0.25, 1, 0, -1, 0);
+        }
+
+        boolean perPolicy() {
+            return features == Features.EXTENDED || candidates > 0;
         }
     }
 
@@ -72,41 +96,71 @@ public final class ExitTrainer {
     public record Result(ExitArtifact artifact, List<PolicyResult> policies, long trainExamples, long positives,
             double trainAccuracy) {}
 
-    /** Per position of the calibration documents: features after each probe-able block, and the labels. */
+    /** Per position of the calibration documents: what probes after each probe-able block would measure, and labels. */
     static final class Calibration {
         final int layers;
+        final int candidates;
         final List<float[]> topProb = new ArrayList<>(); // per token [layers - 1]
         final List<float[]> gap = new ArrayList<>();
+        final List<int[]> top1 = new ArrayList<>();
+        final List<float[]> saturation = new ArrayList<>();
         final List<boolean[]> settled = new ArrayList<>(); // top-1 equals the last block's
         final List<Integer> position = new ArrayList<>();
+        // with candidates from a first probe after block m, a probe after block l > m: [m * (layers - 1) + l]
+        final List<float[]> candTopProb = new ArrayList<>();
+        final List<float[]> candGap = new ArrayList<>();
+        final List<int[]> candTop1 = new ArrayList<>();
 
-        Calibration(int layers) {
+        Calibration(int layers, int candidates) {
             this.layers = layers;
+            this.candidates = candidates;
         }
 
         int size() {
             return topProb.size();
+        }
+
+        /** What a probe after block l measures for token t when the policy's first probe was after block first. */
+        ExitFeatures probe(int t, int first, int l, int streak) {
+            float sat = saturation.get(t)[l];
+            if (candidates == 0 || l == first) {
+                return new ExitFeatures(topProb.get(t)[l], gap.get(t)[l], top1.get(t)[l], streak, sat);
+            }
+            int at = first * (layers - 1) + l;
+            return new ExitFeatures(candTopProb.get(t)[at], candGap.get(t)[at], candTop1.get(t)[at], streak, sat);
+        }
+
+        int probeTop1(int t, int first, int l) {
+            return candidates == 0 || l == first ? top1.get(t)[l] : candTop1.get(t)[first * (layers - 1) + l];
         }
     }
 
     private ExitTrainer() {}
 
     static Calibration collect(LlamaModel model, List<int[]> docs, IntConsumer progress) {
+        return collect(model, docs, 0, progress);
+    }
+
+    static Calibration collect(LlamaModel model, List<int[]> docs, int candidates, IntConsumer progress) {
         int layers = model.spec().nLayers();
         int v = model.spec().vocabSize();
-        Calibration cal = new Calibration(layers);
+        int k = Math.min(candidates, v);
+        Calibration cal = new Calibration(layers, k);
         int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
         try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()))) {
             int done = 0;
             for (int[] doc : docs) {
                 int n = doc.length;
                 float[][] logits = new float[layers][];
+                float[][] sat = new float[layers][];
                 try (NDManager step = model.newStepManager()) {
                     Forward.run(model, cache, step, true, Forward.prompt(0, 0, doc, null, null, false, n, n),
                             Forward.Plan.hooked(new BlockHook() {
                                 @Override
                                 public NDArray after(int l, NDArray x, NDArray y, AttentionStats attention) {
                                     logits[l] = model.logits(y).toFloatArray(); // a probe after every block
+                                    sat[l] = x.mul(y).sum(new int[] {1}).div(x.square().sum(new int[] {1})
+                                            .mul(y.square().sum(new int[] {1})).sqrt().add(1e-12f)).toFloatArray();
                                     return y;
                                 }
                             }));
@@ -115,17 +169,45 @@ public final class ExitTrainer {
                     int last = ExitFeatures.of(logits[layers - 1], p * v, v).top1();
                     float[] tp = new float[layers - 1];
                     float[] g = new float[layers - 1];
+                    int[] top = new int[layers - 1];
+                    float[] sa = new float[layers - 1];
                     boolean[] s = new boolean[layers - 1];
                     for (int l = 0; l + 1 < layers; l++) {
                         ExitFeatures f = ExitFeatures.of(logits[l], p * v, v);
                         tp[l] = f.topProb();
                         g[l] = f.gap();
+                        top[l] = f.top1();
+                        sa[l] = sat[l][p];
                         s[l] = f.top1() == last;
                     }
                     cal.topProb.add(tp);
                     cal.gap.add(g);
+                    cal.top1.add(top);
+                    cal.saturation.add(sa);
                     cal.settled.add(s);
                     cal.position.add(p);
+                    if (k > 0) {
+                        int w = layers - 1;
+                        float[] ctp = new float[w * w];
+                        float[] cg = new float[w * w];
+                        int[] ct = new int[w * w];
+                        float[] scores = new float[k];
+                        for (int m = 0; m + 1 < layers; m++) {
+                            int[] ids = topK(logits[m], p * v, v, k);
+                            for (int l = m + 1; l + 1 < layers; l++) {
+                                for (int j = 0; j < k; j++) {
+                                    scores[j] = logits[l][p * v + ids[j]];
+                                }
+                                ExitFeatures f = ExitFeatures.of(scores, 0, k);
+                                ctp[m * w + l] = f.topProb();
+                                cg[m * w + l] = f.gap();
+                                ct[m * w + l] = ids[f.top1()];
+                            }
+                        }
+                        cal.candTopProb.add(ctp);
+                        cal.candGap.add(cg);
+                        cal.candTop1.add(ct);
+                    }
                 }
                 progress.accept(++done);
             }
@@ -133,46 +215,83 @@ public final class ExitTrainer {
         return cal;
     }
 
-    public static Result train(LlamaModel model, String modelDescription, List<int[]> docs, Options options,
-            IntConsumer progress, Consumer<String> log) {
-        int layers = model.spec().nLayers();
-        if (layers < 2) {
-            throw new IllegalArgumentException("early exit needs a model of at least 2 blocks");
+    /** The {@code k} best of {@code a[offset, offset + count)}, as indices in that range, best first. */
+    static int[] topK(float[] a, int offset, int count, int k) {
+        Integer[] order = new Integer[count];
+        for (int i = 0; i < count; i++) {
+            order[i] = i;
         }
-        if (docs.size() < 2) {
-            throw new IllegalArgumentException("train-exit needs at least 2 calibration documents (training and held-out)");
+        Arrays.sort(order, (p, q) -> Float.compare(a[offset + q], a[offset + p]));
+        int[] top = new int[k];
+        for (int i = 0; i < k; i++) {
+            top[i] = order[i];
         }
-        int heldOutDocs = Math.max(1, (int) Math.round(docs.size() * options.heldOutFraction()));
-        List<int[]> trainDocs = docs.subList(0, docs.size() - heldOutDocs);
-        List<int[]> heldDocs = docs.subList(docs.size() - heldOutDocs, docs.size());
-        Calibration train = collect(model, trainDocs, progress);
-        Calibration held = collect(model, heldDocs, i -> progress.accept(trainDocs.size() + i));
+        return top;
+    }
 
-        int features = ExitClassifier.featureCount(layers);
-        int examples = train.size() * (layers - 1);
-        Problem problem = new Problem();
-        problem.l = examples;
-        problem.n = features + 1;
-        problem.bias = 1;
-        problem.x = new Feature[examples][];
-        problem.y = new double[examples];
-        long positives = 0;
-        int at = 0;
-        for (int t = 0; t < train.size(); t++) {
-            for (int l = 0; l + 1 < layers; l++) {
-                problem.x[at] = new Feature[] {new FeatureNode(1, train.topProb.get(t)[l]),
-                        new FeatureNode(2, train.gap.get(t)[l]), new FeatureNode(3 + l, 1.0),
-                        new FeatureNode(features + 1, 1.0)};
-                boolean pos = train.settled.get(t)[l];
-                problem.y[at] = pos ? 1 : -1;
-                positives += pos ? 1 : 0;
-                at++;
+    /** A policy's probes of token t: the blocks probed, in order, and each probe's features. */
+    private static void probes(ExitClassifier policy, Calibration cal, int t, java.util.function.BiConsumer<Integer, ExitFeatures> each) {
+        int streak = 0;
+        int last = -1;
+        for (int l = 0; l + 1 < cal.layers; l++) {
+            if (!policy.probes(l)) {
+                continue;
             }
+            int top = cal.probeTop1(t, policy.minLayer(), l);
+            streak = top == last ? streak + 1 : 1;
+            last = top;
+            each.accept(l, cal.probe(t, policy.minLayer(), l, streak));
         }
+    }
+
+    /** The SVM's feature vector of one probe; features it does not weigh stay out. */
+    private static Feature[] vector(ExitFeatures f, int l, Features kind, int features) {
+        List<Feature> x = new ArrayList<>();
+        x.add(new FeatureNode(1, f.topProb()));
+        x.add(new FeatureNode(2, f.gap()));
+        if (kind == Features.EXTENDED) {
+            x.add(new FeatureNode(3, f.streak() >= 2 ? 1 : 0));
+            x.add(new FeatureNode(4, f.streak() >= 3 ? 1 : 0));
+            x.add(new FeatureNode(5, f.saturation()));
+        }
+        x.add(new FeatureNode(ExitClassifier.BLOCKS + 1 + l, 1.0));
+        x.add(new FeatureNode(features + 1, 1.0));
+        return x.toArray(new Feature[0]);
+    }
+
+    /** A fitted SVM as classifier weights, with the share of training examples it classifies right. */
+    private record Fit(float[] weights, float bias, double accuracy, long examples, long positives, double positiveWeight) {}
+
+    /** Trains the SVM on the probes {@code policy} makes of the training tokens (every block when null). */
+    private static Fit fit(ExitClassifier policy, Calibration train, Options options) {
+        int layers = train.layers;
+        int features = ExitClassifier.featureCount(layers);
+        List<Feature[]> xs = new ArrayList<>();
+        List<Double> ys = new ArrayList<>();
+        List<ExitFeatures> fs = new ArrayList<>();
+        List<Integer> ls = new ArrayList<>();
+        ExitClassifier every = policy == null ? ExitClassifier.never(layers) : policy;
+        for (int t = 0; t < train.size(); t++) {
+            boolean[] settled = train.settled.get(t);
+            probes(every, train, t, (l, f) -> {
+                xs.add(vector(f, l, options.features(), features));
+                ys.add(settled[l] ? 1.0 : -1.0);
+                fs.add(f);
+                ls.add(l);
+            });
+        }
+        int examples = xs.size();
+        long positives = ys.stream().filter(y -> y > 0).count();
         if (positives == 0 || positives == examples) {
             throw new IllegalArgumentException("calibration text gives only one class (" + positives + " positives of "
                     + examples + "); use more documents");
         }
+        Problem problem = new Problem();
+        problem.l = examples;
+        problem.n = features + 1;
+        problem.bias = 1;
+        problem.x = xs.toArray(new Feature[0][]);
+        problem.y = ys.stream().mapToDouble(Double::doubleValue).toArray();
         double wPos = options.positiveWeight() > 0 ? options.positiveWeight()
                 : (examples - positives) / (double) positives; // balanced
         Parameter param = new Parameter(SolverType.L2R_L2LOSS_SVC_DUAL, options.c(), 0.01);
@@ -187,19 +306,41 @@ public final class ExitTrainer {
             weights[i] = (float) (sign * w[i]);
         }
         float bias = (float) (sign * w[features]);
-        ExitClassifier base = new ExitClassifier(layers, weights, bias, 0, 0, 1);
         long correct = 0;
         for (int i = 0; i < examples; i++) {
-            int l = problem.x[i][2].getIndex() - 3;
-            double s = base.score(new ExitFeatures((float) problem.x[i][0].getValue(), (float) problem.x[i][1].getValue(), 0), l);
+            double s = ExitClassifier.score(weights, bias, fs.get(i), ls.get(i));
             correct += (s > 0) == (problem.y[i] > 0) ? 1 : 0;
         }
-        double trainAccuracy = correct / (double) examples;
-        log.accept(String.format(Locale.ROOT, "svm on %d token-blocks (%.1f%% positive, positive weight %.2f): "
-                + "training accuracy %.3f", examples, 100.0 * positives / examples, wPos, trainAccuracy));
+        return new Fit(weights, bias, correct / (double) examples, examples, positives, wPos);
+    }
 
+    public static Result train(LlamaModel model, String modelDescription, List<int[]> docs, Options options,
+            IntConsumer progress, Consumer<String> log) {
+        int layers = model.spec().nLayers();
+        if (layers < 2) {
+            throw new IllegalArgumentException("early exit needs a model of at least 2 blocks");
+        }
+        if (docs.size() < 2) {
+            throw new IllegalArgumentException("train-exit needs at least 2 calibration documents (training and held-out)");
+        }
+        int heldOutDocs = Math.max(1, (int) Math.round(docs.size() * options.heldOutFraction()));
+        List<int[]> trainDocs = docs.subList(0, docs.size() - heldOutDocs);
+        List<int[]> heldDocs = docs.subList(docs.size() - heldOutDocs, docs.size());
+        Calibration train = collect(model, trainDocs, options.candidates(), progress);
+        Calibration held = collect(model, heldDocs, options.candidates(), i -> progress.accept(trainDocs.size() + i));
+
+        Fit shared = options.perPolicy() ? null : fit(null, train, options);
+        if (shared != null) {
+            log.accept(String.format(Locale.ROOT, "svm on %d token-blocks (%.1f%% positive, positive weight %.2f): "
+                    + "training accuracy %.3f", shared.examples(), 100.0 * shared.positives() / shared.examples(),
+                    shared.positiveWeight(), shared.accuracy()));
+        }
+        ExitClassifier base = new ExitClassifier(layers, new float[ExitClassifier.featureCount(layers)], 0, 0, 0, 1, true,
+                options.candidates());
         FlopCounter flops = model.flops();
         List<PolicyResult> results = new ArrayList<>();
+        List<ExitClassifier> fitted = new ArrayList<>();
+        Fit last = shared;
         for (int first = 0; first + 1 < layers; first++) {
             for (int every = 1; every <= 2; every++) {
                 if ((options.minLayer() >= 0 && first != options.minLayer())
@@ -207,26 +348,45 @@ public final class ExitTrainer {
                         || (options.every() <= 0 && every == 2 && first + 2 >= layers - 1)) {
                     continue;
                 }
-                PolicyResult r = choose(base.withPolicy(first, every), held, options.targetAgreement(), flops);
+                // one SVM per policy costs a fit each: unless forced, only every block, from a quarter of the depth
+                if (shared == null && ((options.every() <= 0 && every == 2)
+                        || (options.minLayer() < 0 && first < (layers - 1) / 4))) {
+                    continue;
+                }
+                ExitClassifier policy = base.withPolicy(first, every);
+                Fit fit = shared != null ? shared : fit(policy, train, options);
+                last = fit;
+                ExitClassifier c = policy.withWeights(fit.weights(), fit.bias());
+                PolicyResult r = choose(c, held, options.targetAgreement(), flops);
                 results.add(r);
+                fitted.add(c);
                 log.accept(String.format(Locale.ROOT, "probe from block %d every %d: threshold %.4f, held-out agreement "
                                 + "%.4f, %.2f blocks run, %.1f%% layer computations saved, %.1f%% FLOPs saved net of "
-                                + "probes and k/v propagation", r.minLayer(), r.every(), r.threshold(), r.agreement(),
-                        r.meanLayersRun(), 100 * r.layersSaved(), 100 * r.flopsSaved()));
+                                + "probes and k/v propagation%s", r.minLayer(), r.every(), r.threshold(), r.agreement(),
+                        r.meanLayersRun(), 100 * r.layersSaved(), 100 * r.flopsSaved(),
+                        shared == null ? String.format(Locale.ROOT, " (svm training accuracy %.3f)", fit.accuracy()) : ""));
             }
         }
         if (results.isEmpty()) {
             throw new IllegalArgumentException("no probe policy left: --min-layer must be in 0.." + (layers - 2));
         }
-        PolicyResult best = results.stream().max((a, b) -> Double.compare(a.flopsSaved(), b.flopsSaved())).orElseThrow();
-        ExitClassifier chosen = base.withPolicy(best.minLayer(), best.every()).withThreshold(best.threshold());
-        String training = String.format(Locale.ROOT, "liblinear L2R_L2LOSS_SVC_DUAL C=%.3g, positive weight %.3g, on %d "
+        int bestAt = 0;
+        for (int i = 1; i < results.size(); i++) {
+            if (results.get(i).flopsSaved() > results.get(bestAt).flopsSaved()) {
+                bestAt = i;
+            }
+        }
+        PolicyResult best = results.get(bestAt);
+        ExitClassifier chosen = fitted.get(bestAt).withThreshold(best.threshold());
+        String training = String.format(Locale.ROOT, "liblinear L2R_L2LOSS_SVC_DUAL C=%.3g, %s features%s, on %d "
                         + "positions of %d documents (%d held out); target agreement %.4f; chose probing from block %d "
                         + "every %d (held-out: agreement %.4f, %.1f%% layers saved, %.1f%% FLOPs saved net)",
-                options.c(), wPos, train.size(), trainDocs.size(), heldDocs.size(), options.targetAgreement(),
+                options.c(), options.features().name().toLowerCase(Locale.ROOT),
+                options.candidates() > 0 ? ", later probes over " + options.candidates() + " candidates" : "",
+                train.size(), trainDocs.size(), heldDocs.size(), options.targetAgreement(),
                 best.minLayer(), best.every(), best.agreement(), 100 * best.layersSaved(), 100 * best.flopsSaved());
         return new Result(new ExitArtifact(model.fingerprint(), modelDescription, chosen, options.targetAgreement(),
-                training), results, examples, positives, trainAccuracy);
+                training), results, last.examples(), last.positives(), last.accuracy());
     }
 
     /**
@@ -235,24 +395,15 @@ public final class ExitTrainer {
      */
     static PolicyResult choose(ExitClassifier policy, Calibration cal, double target, FlopCounter flops) {
         int layers = cal.layers;
-        double[] scores = new double[cal.size() * (layers - 1)];
-        int k = 0;
-        for (int t = 0; t < cal.size(); t++) {
-            for (int l = 0; l + 1 < layers; l++) {
-                if (policy.probes(l)) {
-                    scores[k++] = policy.score(new ExitFeatures(cal.topProb.get(t)[l], cal.gap.get(t)[l], 0), l);
-                }
-            }
-        }
-        double[] sorted = Arrays.copyOf(scores, k);
-        Arrays.sort(sorted);
-        // candidate thresholds: up to 400 quantiles of the probe scores, scanned from high (few exits) to low
-        int candidates = Math.min(400, sorted.length);
         double[][] perToken = scores(policy, cal);
+        double[] all = Arrays.stream(perToken).flatMapToDouble(Arrays::stream).filter(d -> !Double.isNaN(d)).toArray();
+        Arrays.sort(all);
+        // candidate thresholds: up to 400 quantiles of the probe scores, scanned from high (few exits) to low
+        int candidates = Math.min(400, all.length);
         double bestT = Double.POSITIVE_INFINITY;
         double[] bestSim = simulate(policy.withThreshold(bestT), perToken, cal, flops);
         for (int i = candidates - 1; i >= 0; i--) {
-            double t = sorted[(int) ((long) i * (sorted.length - 1) / Math.max(1, candidates - 1))];
+            double t = all[(int) ((long) i * (all.length - 1) / Math.max(1, candidates - 1))];
             double[] sim = simulate(policy.withThreshold(t), perToken, cal, flops);
             if (sim[0] < target) {
                 break;
@@ -274,9 +425,9 @@ public final class ExitTrainer {
         int layers = cal.layers;
         double[][] s = new double[cal.size()][layers - 1];
         for (int t = 0; t < cal.size(); t++) {
-            for (int l = 0; l + 1 < layers; l++) {
-                s[t][l] = c.probes(l) ? c.score(new ExitFeatures(cal.topProb.get(t)[l], cal.gap.get(t)[l], 0), l) : Double.NaN;
-            }
+            double[] st = s[t];
+            Arrays.fill(st, Double.NaN);
+            probes(c, cal, t, (l, f) -> st[l] = c.score(f, l));
         }
         return s;
     }
@@ -288,7 +439,11 @@ public final class ExitTrainer {
         double dense = 0;
         double spent = 0;
         double threshold = c.threshold();
-        long probe = flops.head() + c.decisionFlops(flops.vocabSize());
+        int vocab = flops.vocabSize();
+        long sat = c.wantsSaturation() ? flops.saturation() : 0;
+        long fullProbe = flops.head() + c.decisionFlops(vocab) + sat;
+        int k = Math.min(c.candidates(), vocab);
+        long cheapProbe = k > 0 ? flops.candidateHead(k) + c.decisionFlops(k) + sat : fullProbe;
         double[] kvAfter = new double[layers];
         for (int l = 0; l < layers; l++) {
             kvAfter[l] = c.propagateKv() ? flops.kvProjectionsAfter(l) : 0;
@@ -297,9 +452,11 @@ public final class ExitTrainer {
             int p = cal.position.get(t);
             int exit = layers - 1;
             int probes = 0;
+            double probeFlops = 0;
             double[] st = scores[t];
             for (int l = 0; l + 1 < layers; l++) {
                 if (!Double.isNaN(st[l])) {
+                    probeFlops += probes == 0 ? fullProbe : cheapProbe;
                     probes++;
                     if (st[l] > threshold) {
                         exit = l;
@@ -308,10 +465,12 @@ public final class ExitTrainer {
                 }
             }
             boolean exited = exit < layers - 1;
+            boolean byCandidates = exited && k > 0 && probes > 1;
             agree += !exited || cal.settled.get(t)[exit] ? 1 : 0;
             blocks += exit + 1;
             dense += flops.denseAllBlocks(p) + (double) flops.denseHead();
-            spent += flops.blocksThrough(exit, p) + kvAfter[exit] + probes * (double) probe + (exited ? 0 : flops.head());
+            spent += flops.blocksThrough(exit, p) + kvAfter[exit] + probeFlops
+                    + (exited && !byCandidates ? 0 : flops.head());
         }
         int n = Math.max(1, cal.size());
         return new double[] {agree / (double) n, blocks / n, 1 - spent / dense};

@@ -35,6 +35,7 @@ public final class FlopCounter {
     private final long head;
     private final long referenceHead;
     private final int vocabSize;
+    private final int dim;
     private final long[] throughFixed; // blocks 0..l: fixed + mlp, summed
     private final long[] throughPerKey; // blocks 0..l: per-key cost, summed
     private final long denseFixedTotal; // the original's blocks: fixed + mlp, summed
@@ -51,6 +52,7 @@ public final class FlopCounter {
         this.head = head;
         this.referenceHead = denseHead(original);
         this.vocabSize = original.vocabSize();
+        this.dim = original.dim(); // compression never cuts the hidden size
         if (this.reference.size() != this.blocks.size()) {
             throw new IllegalArgumentException("model has " + blocks.size() + " blocks, its original " + reference.size());
         }
@@ -135,6 +137,16 @@ public final class FlopCounter {
     /** Keys and values of one token in one block computed from a hidden state, without running the block. */
     public long kvProjection(int layer) {
         return blocks.get(layer).kvProjection();
+    }
+
+    /** The final norm and the LM head's rows for {@code k} candidate tokens only (early exit's cheap probe). */
+    public long candidateHead(int k) {
+        return rmsNorm(dim) + 2L * k * dim;
+    }
+
+    /** A block's saturation for one token: the cosine of its input and output (three dot products). */
+    public long saturation() {
+        return 6L * dim;
     }
 
     /** This model's final norm and LM head for one token. */

@@ -39,6 +39,19 @@ public final class DenseLinear implements Linear {
         return bias == null ? y : y.add(bias);
     }
 
+    /**
+     * Row r's outputs at {@code ids[r, 0..K)} only: {@code x [N, in]}, {@code ids [N, K]} (int64) to {@code [N, K]}.
+     * The rows of W it needs are gathered per call; for a handful of outputs that is cheaper than the whole map.
+     */
+    public NDArray forwardSelected(NDArray x, NDArray ids) {
+        long n = ids.getShape().get(0);
+        long k = ids.getShape().get(1);
+        NDArray flat = ids.reshape(n * k);
+        NDArray rows = weightT.transpose(1, 0).get(new ai.djl.ndarray.index.NDIndex("{}", flat)).reshape(n, k, in);
+        NDArray y = rows.matMul(x.reshape(n, in, 1)).reshape(n, k);
+        return bias == null ? y : y.add(bias.get(new ai.djl.ndarray.index.NDIndex("{}", flat)).reshape(n, k));
+    }
+
     @Override
     public long flops(long rows) {
         return Linear.denseFlops(in, out, bias != null, rows);

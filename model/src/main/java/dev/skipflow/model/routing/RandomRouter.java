@@ -3,7 +3,11 @@ package dev.skipflow.model.routing;
 import java.util.Arrays;
 import java.util.SplittableRandom;
 
-/** Baseline: each block keeps a uniformly random subset of its schedule's size (seeded). */
+/**
+ * Baseline: each block keeps a uniformly random subset of its schedule's size (seeded), in a prefill among the
+ * prompt's tokens and in a decode step among the step's new tokens (with {@code --route all}), so it also gives
+ * the static per-block decode schedule the speed benchmarks need.
+ */
 public final class RandomRouter implements TokenRouter {
 
     private final SparsitySchedule schedule;
@@ -28,6 +32,15 @@ public final class RandomRouter implements TokenRouter {
         int[] rows = Arrays.copyOf(order, keep);
         Arrays.sort(rows);
         return rows;
+    }
+
+    @Override
+    public boolean[] keepDecode(int layer, int[] positions) {
+        boolean[] keep = new boolean[positions.length];
+        for (int r : keepPrefill(layer, positions)) {
+            keep[r] = true;
+        }
+        return keep;
     }
 
     @Override

@@ -9,11 +9,12 @@ import java.io.IOException;
 import java.nio.file.Path;
 
 /**
- * A trained router, as a small versioned JSON file: the MLP's weights, the per-block schedule, and the
- * fingerprint of the model it was trained for (it is refused for any other).
+ * A trained router, as a small versioned JSON file: the MLP's weights, the per-block schedule, where it acts
+ * by default ({@code route}: "all" = prefill and decode, "prompt" = prefill only; older files mean "all"), and
+ * the fingerprint of the model it was trained for (it is refused for any other).
  */
 public record RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule,
-        float[] w1, float[] b1, float[] w2, float b2, String training, double[] decodeThresholds) {
+        float[] w1, float[] b1, float[] w2, float b2, String training, double[] decodeThresholds, String route) {
 
     public static final String FORMAT = "skipflow-router";
     public static final int VERSION = 1;
@@ -26,6 +27,25 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         if (decodeThresholds != null && decodeThresholds.length != schedule.perLayer().length) {
             throw new IllegalArgumentException("decode thresholds must have one value per block");
         }
+        if (!"all".equals(route) && !"prompt".equals(route)) {
+            throw new IllegalArgumentException("route must be all or prompt, got " + route);
+        }
+    }
+
+    public RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule, float[] w1,
+            float[] b1, float[] w2, float b2, String training, double[] decodeThresholds) {
+        this(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training, decodeThresholds, "all");
+    }
+
+    /** Whether decoding tokens are routed by default ({@code route} "all"). */
+    public boolean routesDecode() {
+        return route.equals("all");
+    }
+
+    /** The same router, acting by default where {@code r} says ("all" or "prompt"). */
+    public RouterArtifact withRoute(String r) {
+        return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training,
+                decodeThresholds, r);
     }
 
     /** Without decode thresholds: a decoding token skips a block with nonzero sparsity when its score is below 0. */
@@ -40,7 +60,7 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
      */
     public RouterArtifact withDecodeThresholds(double[] thresholds, String note) {
         return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training + "; " + note,
-                thresholds);
+                thresholds, route);
     }
 
     /**
@@ -48,7 +68,8 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
      * thresholds belong to the old schedule and are dropped.
      */
     public RouterArtifact withSchedule(SparsitySchedule newSchedule, String note) {
-        return new RouterArtifact(modelFingerprint, modelDescription, newSchedule, w1, b1, w2, b2, training + "; " + note);
+        return new RouterArtifact(modelFingerprint, modelDescription, newSchedule, w1, b1, w2, b2, training + "; " + note,
+                null, route);
     }
 
     /** The MLP's score (keep logit) for each of {@code n} feature rows. */
@@ -100,6 +121,7 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         mlp.set("w2", ArtifactJson.JSON.valueToTree(w2));
         mlp.put("b2", b2);
         o.put("training", training);
+        o.put("route", route);
         if (decodeThresholds != null) {
             o.set("decodeThresholds", ArtifactJson.JSON.valueToTree(decodeThresholds));
         }
@@ -124,7 +146,8 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
                     new SparsitySchedule(schedule), ArtifactJson.floats(mlp.path("w1"), "mlp.w1"),
                     ArtifactJson.floats(mlp.path("b1"), "mlp.b1"), ArtifactJson.floats(mlp.path("w2"), "mlp.w2"),
                     ArtifactJson.number(mlp, "b2").floatValue(), o.path("training").asText(),
-                    o.has("decodeThresholds") ? ArtifactJson.doubles(o.path("decodeThresholds"), "decodeThresholds") : null);
+                    o.has("decodeThresholds") ? ArtifactJson.doubles(o.path("decodeThresholds"), "decodeThresholds") : null,
+                    o.path("route").asText("all"));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(source, "malformed router artifact: " + e.getMessage(), e);
         }

@@ -32,8 +32,12 @@ import java.util.function.IntConsumer;
  */
 public final class RouterRecipe {
 
-    /** What a guide loss leads toward. */
-    public enum Guide { ORACLE, STATIC }
+    /**
+     * What a guide loss leads toward: the token-blocks whose skip alone flips the fewest top-1s (ORACLE, the
+     * agreement the router is judged by), those that add the least NLL (ORACLE_NLL, perplexity), or FTP's static
+     * router.
+     */
+    public enum Guide { ORACLE, ORACLE_NLL, STATIC }
 
     /**
      * The recipe's settings; {@link #defaults(double)} are {@code train-router}'s defaults.
@@ -132,12 +136,13 @@ public final class RouterRecipe {
                     + "%.3f (uniform %.3f)", searched, r.cost(), r.startCost()));
         }
         List<float[][]> damage = null;
-        if (o.guide() == Guide.ORACLE) {
+        if (o.guide() != Guide.STATIC) {
             training = training.subList(0, Math.min(o.oracleDocs(), training.size()));
             damage = new ArrayList<>();
             try (Phase phase = phases.open("skip oracle", training.size())) {
                 for (int[] doc : training) {
-                    damage.add(SkipOracle.damage(model, doc));
+                    damage.add(o.guide() == Guide.ORACLE ? SkipOracle.agreementCost(model, doc)
+                            : SkipOracle.damage(model, doc));
                     phase.accept(damage.size());
                 }
             }

@@ -70,7 +70,7 @@ public sealed interface LinearWeights {
         }
 
         @Override
-        public Linear build(NDManager manager) {
+        public DenseLinear build(NDManager manager) {
             return DenseLinear.of(manager, weight, out, in, bias);
         }
     }

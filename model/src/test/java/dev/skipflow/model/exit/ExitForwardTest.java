@@ -130,6 +130,80 @@ class ExitForwardTest {
         }
     }
 
+    /** A classifier that accepts a probe after block {@code at} only, whatever it measured. */
+    static ExitClassifier acceptsAfter(int at, int first, int candidates) {
+        float[] w = new float[ExitClassifier.featureCount(LAYERS)];
+        w[ExitClassifier.BLOCKS + at] = 1f;
+        return new ExitClassifier(LAYERS, w, 0f, 0.5, first, 1, true, candidates);
+    }
+
+    @Test
+    void candidateProbesScoreTheHeadsRowsForTheFirstProbesBestTokensAndAnExitThereGetsTheWholeHead() {
+        LlamaModel model = TestModels.model();
+        int[] doc = validDocs(40, 1).get(0);
+        int n = doc.length;
+        FlopCounter c = model.flops();
+        int v = model.spec().vocabSize();
+        int k = 8;
+        // probes after blocks 1 (whole head), 2 and 3 (candidates); accepted after block 3: the output is block 3's
+        // whole head, as a classifier that accepts its first probe there gives
+        var expected = run(doc, ExitClassifier.always(LAYERS, 3), null, new FlopAccount());
+        FlopAccount account = new FlopAccount();
+        ExitClassifier cheap = acceptsAfter(3, 1, k);
+        var r = run(doc, cheap, null, account);
+        long executed = 0;
+        for (int p = 0; p < n; p++) {
+            assertArrayEquals(expected.logits()[p], r.logits()[p], 1e-4f, "position " + p);
+            assertEquals(4, r.layersRun()[p]);
+            executed += c.blocksThrough(3, p) + c.kvProjectionsAfter(3)
+                    + c.head() + cheap.decisionFlops(v) // the first probe, whole
+                    + 2 * (c.candidateHead(k) + cheap.decisionFlops(k)) // two candidate probes
+                    + c.head(); // the output head at the exit
+        }
+        assertEquals(executed, account.savings().executedFlops());
+        assertTrue(c.candidateHead(k) * 10 < c.head(), "a candidate probe costs a fraction of the head");
+    }
+
+    @Test
+    void theHeadsRowsForChosenTokensEqualThoseEntriesOfTheWholeHead() {
+        LlamaModel model = TestModels.model();
+        int[] doc = validDocs(16, 1).get(0);
+        int n = doc.length;
+        int v = model.spec().vocabSize();
+        try (KvCache cache = new KvCache(model, 1, n); NDManager step = model.newStepManager()) {
+            TokenBatch batch = TokenBatch.prefill(model, step, 0, 0, n);
+            NDArray x = model.block(0).forward(model.embed(batch, doc), batch, cache);
+            float[] whole = model.logits(x).toFloatArray();
+            int[][] ids = new int[n][];
+            java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+            for (int r = 0; r < n; r++) {
+                ids[r] = rnd.ints(5, 0, v).toArray();
+            }
+            float[] some = model.logitsFor(x, ids).toFloatArray();
+            for (int r = 0; r < n; r++) {
+                for (int j = 0; j < 5; j++) {
+                    assertEquals(whole[r * v + ids[r][j]], some[r * 5 + j], 1e-4f, "row " + r + " token " + ids[r][j]);
+                }
+            }
+        }
+    }
+
+    @Test
+    void aStreakWeightedClassifierStopsATokenOnlyOnceItsTopOneRepeated() {
+        // weight only on "streak >= 2": nobody may stop at its first probe; those that stop had the same top-1 twice
+        float[] w = new float[ExitClassifier.featureCount(LAYERS)];
+        w[2] = 1f;
+        ExitClassifier streak = new ExitClassifier(LAYERS, w, 0f, 0.5, 1, 1, true, 0);
+        int[] doc = validDocs(48, 1).get(0);
+        var r = run(doc, streak, null, new FlopAccount());
+        int stopped = 0;
+        for (int p = 0; p < doc.length; p++) {
+            assertTrue(r.layersRun()[p] >= 3, "position " + p + " stopped after " + r.layersRun()[p] + " blocks");
+            stopped += r.layersRun()[p] < LAYERS ? 1 : 0;
+        }
+        assertTrue(stopped > 0, "some top-1 repeats between blocks 1 and 3");
+    }
+
     @Test
     void laterTokensAttendToKeysAndValuesPropagatedFromAnExitedTokensHiddenState() {
         // positions 2, 5 and 6 stop after block 1; the scalar reference computes their keys/values in blocks 2-4

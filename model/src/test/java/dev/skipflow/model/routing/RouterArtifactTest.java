@@ -38,6 +38,12 @@ class RouterArtifactTest {
         assertArrayEquals(a.w1(), b.w1());
         assertArrayEquals(a.decodeThresholds(), b.decodeThresholds());
         assertEquals(a.modelFingerprint(), model.fingerprint());
+        assertTrue(b.routesDecode(), "routes decoding tokens by default");
+        a.withRoute("prompt").save(dir.resolve("prompt.json"));
+        RouterArtifact prompt = RouterArtifact.load(dir.resolve("prompt.json"));
+        assertEquals("prompt", prompt.route());
+        assertTrue(!prompt.routesDecode());
+        assertArrayEquals(a.decodeThresholds(), prompt.decodeThresholds(), "the route changes nothing else");
         LearnedRouter router = b.routerFor(model, file);
         router.begin(true, 20);
         assertEquals(15, router.keepPrefill(1, TokenRouter.all(20)).length, "keeps 75% of 20 tokens");

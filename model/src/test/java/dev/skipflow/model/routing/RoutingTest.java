@@ -185,4 +185,29 @@ class RoutingTest {
         out.remove(layer);
         return out.toArray(new float[0][]);
     }
+
+    @Test
+    void theRandomBaselineSkipsItsScheduleShareOfADecodeStepsTokens() {
+        RandomRouter random = new RandomRouter(new SparsitySchedule(new double[] {0, 0.5, 0.25, 0.5, 0}), 5);
+        int[] positions = {9, 14, 3, 30, 7, 12, 5, 21};
+        int[] kept = new int[5];
+        boolean differs = false;
+        boolean[] first = null;
+        for (int step = 0; step < 4; step++) {
+            for (int l = 0; l < 5; l++) {
+                boolean[] keep = random.keepDecode(l, positions);
+                int k = 0;
+                for (boolean b : keep) {
+                    k += b ? 1 : 0;
+                }
+                kept[l] = k;
+                if (l == 1) {
+                    differs |= first != null && !java.util.Arrays.equals(first, keep);
+                    first = keep;
+                }
+            }
+            assertArrayEquals(new int[] {8, 4, 6, 4, 8}, kept, "rows kept per block");
+        }
+        assertTrue(differs, "a different random subset each step");
+    }
 }
