@@ -13,7 +13,6 @@ import dev.skipflow.model.decoder.BlockHook;
 import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.function.IntConsumer;
@@ -80,31 +79,29 @@ public final class RouterTrainer {
                 }
                 SparsitySchedule schedule = new SparsitySchedule(s);
                 double distillSum = 0;
-                List<KvCache> caches = new ArrayList<>(); // the graph reads them until backward is done
-                try (NDManager stepManager = model.newStepManager();
-                        GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    NDArray loss = stepManager.zeros(new Shape());
+                // one backward per document, gradients accumulating on the router's weights, each document's
+                // graph freed before the next is built. (One backward over the sum of several documents' losses
+                // gave NaN gradients on stories-deep16 where each document's own backward was finite.)
+                try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
                     for (int d = 0; d < o.docsPerStep(); d++) {
                         int pick = rnd.nextInt(docs.size());
                         int[] doc = docs.get(pick);
-                        KvCache cache = new KvCache(model, 1, doc.length);
-                        caches.add(cache);
-                        Losses l = documentLosses(model, stepManager, p, doc, schedule,
-                                damage == null ? null : damage.get(pick), cache);
-                        distillSum += l.distill.getFloat();
-                        // a term with weight 0 stays out of the graph: 0 x a non-finite gradient would still be NaN
-                        NDArray docLoss = l.sparsity.mul(o.sparsityWeight());
-                        if (o.distillationWeight() > 0) {
-                            docLoss = docLoss.add(l.distill.mul(o.distillationWeight()));
+                        try (NDManager docManager = model.newStepManager();
+                                KvCache cache = new KvCache(model, 1, doc.length)) {
+                            Losses l = documentLosses(model, docManager, p, doc, schedule,
+                                    damage == null ? null : damage.get(pick), cache);
+                            distillSum += l.distill.getFloat();
+                            // a term with weight 0 stays out of the graph: 0 x a non-finite gradient would still be NaN
+                            NDArray docLoss = l.sparsity.mul(o.sparsityWeight());
+                            if (o.distillationWeight() > 0) {
+                                docLoss = docLoss.add(l.distill.mul(o.distillationWeight()));
+                            }
+                            if (guideWeight > 0) {
+                                docLoss = docLoss.add(l.guide.mul(guideWeight / layers));
+                            }
+                            gc.backward(docLoss.div(o.docsPerStep()));
                         }
-                        if (guideWeight > 0) {
-                            docLoss = docLoss.add(l.guide.mul(guideWeight / layers));
-                        }
-                        loss = loss.add(docLoss);
                     }
-                    gc.backward(loss.div(o.docsPerStep()));
-                } finally {
-                    caches.forEach(KvCache::close);
                 }
                 if (!step(adam, p)) {
                     skippedSteps++;
@@ -282,6 +279,15 @@ public final class RouterTrainer {
             }
             grads[i].muli(0f);
             grads[i].close();
+        }
+        if (!finite) {
+            // NaN x 0 is still NaN: without fresh gradient buffers one dropped step would poison every later one
+            for (int i = 0; i < p.length; i++) {
+                NDArray fresh = p[i].getManager().create(p[i].toFloatArray(), p[i].getShape());
+                fresh.setRequiresGradient(true);
+                p[i].close();
+                p[i] = fresh;
+            }
         }
         return finite;
     }
