@@ -66,7 +66,7 @@ class SecuredKafkaIT {
             args = ChildProcess.jobArgs(broker.saslBootstrapServers(), suffix);
             args.addAll(List.of("--kafka-config", right.toString(), "--kafka-property", "client.id=skipflow-sasl-it",
                     "--web-ui-port", String.valueOf(web)));
-            try (ChildProcess job = ProcessFaultsIT.startJob("job-sasl", work, args);
+            try (ChildProcess job = ProcessFaultsIT.startJob("job-sasl", work, jvm, args);
                     AnswerCollector reader = new AnswerCollector(broker.bootstrapServers(), "completions-" + suffix,
                             "prompts.dlq-" + suffix)) {
                 scenario.send(broker.bootstrapServers(), "prompts-" + suffix);
