@@ -94,7 +94,7 @@ class RequestFaultsIT {
                 String base = "http://127.0.0.1:" + web;
                 assertEquals(3, sumMetric(http, base, jobId, "generate", "generate.skipflow.failedRequests"),
                         "failedRequests counts the three");
-                JsonNode restarts = EndToEndIT.get(http, base + "/jobs/" + jobId + "/metrics?get=numRestarts");
+                JsonNode restarts = RequestFaultsIT.jobMetric(http, base, jobId, "numRestarts");
                 assertEquals(0, restarts.get(0).get("value").asLong(), "the job did not restart: " + restarts);
             }
         }
@@ -108,13 +108,32 @@ class RequestFaultsIT {
         return r.toString().getBytes(StandardCharsets.UTF_8);
     }
 
+    /** A job-level metric (JobManager side), waiting for the REST API's metric fetcher to have it. */
+    static JsonNode jobMetric(HttpClient http, String base, String jobId, String metric) throws Exception {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (true) {
+            JsonNode m = EndToEndIT.get(http, base + "/jobs/" + jobId + "/metrics?get=" + metric);
+            if (m.size() > 0 || System.nanoTime() > deadline) {
+                return m;
+            }
+            Thread.sleep(500);
+        }
+    }
+
     static long sumMetric(HttpClient http, String base, String jobId, String vertexName, String metric) throws Exception {
         JsonNode job = EndToEndIT.get(http, base + "/jobs/" + jobId);
         for (JsonNode v : job.get("vertices")) {
             if (v.get("name").asText().contains(vertexName)) {
-                JsonNode m = EndToEndIT.get(http, base + "/jobs/" + jobId + "/vertices/" + v.get("id").asText()
-                        + "/subtasks/metrics?get=" + metric + "&agg=sum");
-                return m.get(0).get("sum").asLong();
+                // the REST API serves what its metric fetcher last fetched (every 10 s): wait for the metric
+                long deadline = System.nanoTime() + 30_000_000_000L;
+                while (true) {
+                    JsonNode m = EndToEndIT.get(http, base + "/jobs/" + jobId + "/vertices/" + v.get("id").asText()
+                            + "/subtasks/metrics?get=" + metric + "&agg=sum");
+                    if (m.size() > 0 || System.nanoTime() > deadline) {
+                        return m.get(0).get("sum").asLong();
+                    }
+                    Thread.sleep(500);
+                }
             }
         }
         throw new AssertionError("no vertex " + vertexName);
