@@ -70,6 +70,16 @@ class EndToEndIT {
             }
         }
         assertTrue(generate != null, "no vertex named generate in " + job);
+        // the REST API serves what its metric fetcher last fetched; the first request only starts a fetch
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (idToVertex.keySet().stream().noneMatch(id -> id.endsWith("skipflow.requests")) && System.nanoTime() < deadline) {
+            Thread.sleep(500);
+            for (JsonNode v : job.get("vertices")) {
+                for (JsonNode m : get(http, base + "/jobs/" + jobId + "/vertices/" + v.get("id").asText() + "/metrics")) {
+                    idToVertex.put(m.get("id").asText(), v.get("id").asText());
+                }
+            }
+        }
         for (String name : List.of("skipflow.requests", "skipflow.completionTokens", "skipflow.tokensPerSecond",
                 "skipflow.batchSize", "skipflow.queueDepth", "skipflow.latencyMs_p99", "skipflow.timeToFirstTokenMs_median",
                 "skipflow.savedFraction", "skipflow.deadLetters", "skipflow.records")) {

@@ -126,7 +126,63 @@ final class StreamingScenario {
     }
 
     /** Offsets of each sent record by partition:offset, valid ones mapped to their id, bad ones to their index. */
-    final Map<String, Object> sentAt = new HashMap<>();
+    final Map<String, Object> sentAt = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** Every record in the order {@link #send} and {@link #sendPaced} send them: valid ones with a bad one now and then. */
+    List<Object[]> interleaved() {
+        List<Object[]> out = new ArrayList<>(); // {what (id or bad index), bytes}
+        int b = 0;
+        for (int i = 0; i < valid.size(); i++) {
+            out.add(new Object[] {"req-" + i, valid.get(i)});
+            if (i % 9 == 4 && b < bad.size()) {
+                out.add(new Object[] {b, bad.get(b).value()});
+                b++;
+            }
+        }
+        while (b < bad.size()) {
+            out.add(new Object[] {b, bad.get(b).value()});
+            b++;
+        }
+        return out;
+    }
+
+    int expected() {
+        return valid.size() + bad.size();
+    }
+
+    /**
+     * Sends every record at about {@code perSecond}, remembering where each landed; returns when all are
+     * acknowledged. The producer is idempotent (Kafka's default), so a broker restart meanwhile does not
+     * duplicate a prompt.
+     */
+    void sendPaced(String bootstrap, String topic, double perSecond) throws Exception {
+        Properties p = new Properties();
+        p.put(ProducerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        p.put(ProducerConfig.ACKS_CONFIG, "all");
+        p.put(ProducerConfig.MAX_REQUEST_SIZE_CONFIG, "1048576");
+        p.put(ProducerConfig.DELIVERY_TIMEOUT_MS_CONFIG, "300000");
+        try (KafkaProducer<byte[], byte[]> producer =
+                new KafkaProducer<>(p, new ByteArraySerializer(), new ByteArraySerializer())) {
+            List<Object[]> all = interleaved();
+            List<java.util.concurrent.Future<RecordMetadata>> futures = new ArrayList<>();
+            long start = System.nanoTime();
+            for (int i = 0; i < all.size(); i++) {
+                long due = start + (long) (i * 1e9 / perSecond);
+                long wait = due - System.nanoTime();
+                if (wait > 0) {
+                    Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
+                }
+                futures.add(producer.send(new ProducerRecord<>(topic, (byte[]) all.get(i)[1])));
+            }
+            for (int i = 0; i < futures.size(); i++) {
+                RecordMetadata m = futures.get(i).get();
+                sentAt.put(m.partition() + ":" + m.offset(), all.get(i)[0]);
+            }
+        }
+    }
+
+    /** What {@link #verify} counted. */
+    record Tally(int completions, int deadLetters, int records) {}
 
     /** Sends valid and bad records interleaved, remembering where each landed. */
     void send(String bootstrap, String topic) throws Exception {
@@ -166,17 +222,38 @@ final class StreamingScenario {
         try (AnswerCollector c = runner.answers()) {
             answers = c.collect(expected, timeout, Duration.ofSeconds(3));
         }
+        List<JsonNode> completions = new ArrayList<>();
+        verify(answers, o.promptsTopic, o.completionsTopic, o.dlqTopic, completions);
+        return completions;
+    }
+
+    /**
+     * Checks {@code answers} (read with read_committed) against what was sent: every record answered exactly once,
+     * counted by id for completions and by the prompt record's partition:offset for both completions and dead
+     * letters; no answer for anything not sent; each dead letter's reason as expected.
+     */
+    Tally verify(List<AnswerCollector.Answer> answers, String promptsTopic, String completionsTopic, String dlqTopic,
+            List<JsonNode> completions) throws Exception {
+        int expected = valid.size() + bad.size();
+        assertEquals(expected, sentAt.size(), "every record was acknowledged at its own partition:offset");
+        Map<Object, String> offsetOf = new HashMap<>();
+        sentAt.forEach((at, what) -> offsetOf.put(what, at));
+        Map<String, Integer> answersPerOffset = new HashMap<>();
         Map<String, Integer> completionsPerId = new HashMap<>();
         Map<Integer, Integer> deadLettersPerBad = new HashMap<>();
-        List<JsonNode> completions = new ArrayList<>();
+        int completionCount = 0;
         for (AnswerCollector.Answer a : answers) {
             JsonNode v = JSON.readTree(a.value());
-            if (a.topic().equals(o.completionsTopic)) {
+            if (a.topic().equals(completionsTopic)) {
                 String id = v.get("id").asText();
                 assertEquals(id, a.key(), "completions are keyed by id");
                 assertTrue(validById.containsKey(id), "completion for unknown id " + id);
                 completionsPerId.merge(id, 1, Integer::sum);
-                completions.add(v);
+                answersPerOffset.merge(offsetOf.get(id), 1, Integer::sum);
+                completionCount++;
+                if (completions != null) {
+                    completions.add(v);
+                }
                 JsonNode req = validById.get(id);
                 assertTrue(v.get("completionTokens").asInt() <= req.get("maxTokens").asInt(), a.value());
                 assertTrue(List.of("stop", "length").contains(v.get("finishReason").asText()), a.value());
@@ -187,13 +264,14 @@ final class StreamingScenario {
                 assertEquals(s.get("denseFlops").asLong(), s.get("executedFlops").asLong(), "dense path: nothing skipped");
                 assertEquals(0.0, s.get("savedFraction").asDouble());
             } else {
-                assertEquals(o.dlqTopic, a.topic());
+                assertEquals(dlqTopic, a.topic());
                 String at = v.get("partition").asInt() + ":" + v.get("offset").asLong();
+                answersPerOffset.merge(at, 1, Integer::sum);
                 Object sent = sentAt.get(at);
                 assertTrue(sent instanceof Integer, "dead letter for a record that was not malformed: " + a.value());
                 int index = (Integer) sent;
                 deadLettersPerBad.merge(index, 1, Integer::sum);
-                assertEquals(o.promptsTopic, v.get("topic").asText());
+                assertEquals(promptsTopic, v.get("topic").asText());
                 String error = v.get("error").asText();
                 assertTrue(error.contains(bad.get(index).reasonContains()),
                         "bad record " + index + ": reason '" + error + "' should mention '" + bad.get(index).reasonContains() + "'");
@@ -206,8 +284,30 @@ final class StreamingScenario {
         for (int i = 0; i < bad.size(); i++) {
             assertEquals(1, deadLettersPerBad.getOrDefault(i, 0), "dead letters for bad record " + i);
         }
+        for (String at : sentAt.keySet()) {
+            assertEquals(1, answersPerOffset.getOrDefault(at, 0), "answers for the prompt record at " + at);
+        }
         assertEquals(expected, answers.size(), "one answer per record, no more");
-        return completions;
+        return new Tally(completionCount, answers.size() - completionCount, expected);
+    }
+
+    /** Duplicates and missing records among {@code answers}, for a message when the exact check fails. */
+    String lostAndDuplicated(List<AnswerCollector.Answer> answers, String completionsTopic) {
+        Map<String, Integer> per = new HashMap<>();
+        for (AnswerCollector.Answer a : answers) {
+            try {
+                JsonNode v = JSON.readTree(a.value());
+                String k = a.topic().equals(completionsTopic) ? v.get("id").asText()
+                        : "dlq@" + v.get("partition").asInt() + ":" + v.get("offset").asLong();
+                per.merge(k, 1, Integer::sum);
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        }
+        long dup = per.values().stream().filter(n -> n > 1).mapToLong(n -> n - 1).sum();
+        long lost = validById.keySet().stream().filter(id -> !per.containsKey(id)).count();
+        return answers.size() + " answers for " + expected() + " records: " + dup + " duplicated, " + lost
+                + " valid ones missing";
     }
 
     /**

@@ -8,8 +8,41 @@ import picocli.CommandLine.Option;
 /** Everything the streaming job is configured by; the same options for `flink run` and `./skipflow job`. */
 public final class JobOptions {
 
-    @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT", description = "Kafka bootstrap servers (required).")
+    @Option(names = "--bootstrap-servers", paramLabel = "HOST:PORT",
+            description = "Kafka bootstrap servers (required, unless --kafka-config sets bootstrap.servers).")
     public String bootstrapServers;
+
+    @Option(names = "--kafka-property", paramLabel = "KEY=VALUE",
+            description = "A Kafka client setting for every source, sink and admin client of the job (repeatable), e.g. "
+                    + "security.protocol=SASL_SSL. Applied after --kafka-config. Secrets given here show in the process "
+                    + "list: prefer --kafka-config for them.")
+    public java.util.List<String> kafkaProperties = new java.util.ArrayList<>();
+
+    @Option(names = "--kafka-config", paramLabel = "FILE",
+            description = "A Java properties file of Kafka client settings (SASL/SSL, client ids, quotas) for every source, "
+                    + "sink and admin client. Values are never logged or shown.")
+    public java.nio.file.Path kafkaConfig;
+
+    @Option(names = "--delivery", paramLabel = "exactly-once|at-least-once",
+            description = "exactly-once (default): completions and dead letters are committed in Kafka transactions at "
+                    + "checkpoints, one record per prompt for read_committed consumers. at-least-once: visible as soon as "
+                    + "written, but a failure can repeat some (deduplicate by id).")
+    public String delivery = "exactly-once";
+
+    @Option(names = "--checkpoint-dir", paramLabel = "DIR",
+            description = "Durable checkpoints (a path or a URI such as s3://bucket/skipflow), kept when the job is "
+                    + "cancelled or killed. Started again with the same DIR, the job resumes from the latest completed "
+                    + "checkpoint in it (unless --fresh).")
+    public String checkpointDir;
+
+    @Option(names = "--resume", paramLabel = "PATH",
+            description = "Restore from this checkpoint or savepoint (a chk-N or savepoint folder, its _metadata, or a "
+                    + "--checkpoint-dir whose latest completed checkpoint is taken), as `flink run -s PATH` does.")
+    public String resume;
+
+    @Option(names = "--fresh",
+            description = "Ignore checkpoints already in --checkpoint-dir: start from the consumer group's committed offsets.")
+    public boolean fresh;
 
     @Option(names = "--prompts-topic", description = "Input topic (default: ${DEFAULT-VALUE}).")
     public String promptsTopic = "prompts";
@@ -58,7 +91,17 @@ public final class JobOptions {
     public int maxContext = 0;
 
     @Option(names = "--max-payload-bytes", description = "Larger prompt records are dead letters (default: ${DEFAULT-VALUE}).")
-    public int maxPayloadBytes = 65536;
+    public int maxPayloadBytes = dev.skipflow.operators.PromptLimits.DEFAULT_MAX_PAYLOAD_BYTES;
+
+    @Option(names = "--max-completion-tokens",
+            description = "Largest maxTokens one request may ask for; larger ones are dead letters (default: ${DEFAULT-VALUE}; "
+                    + "the context bounds it too).")
+    public int maxCompletionTokens = dev.skipflow.operators.PromptLimits.DEFAULT_MAX_COMPLETION_TOKENS;
+
+    @Option(names = "--max-prompt-tokens",
+            description = "Longest prompt, in tokens, one request may send; longer ones are dead letters (default: "
+                    + "${DEFAULT-VALUE}; the context bounds it too).")
+    public int maxPromptTokens = dev.skipflow.operators.PromptLimits.DEFAULT_MAX_PROMPT_TOKENS;
 
     @Option(names = "--request-timeout-ms",
             description = "A request still generating after this becomes a dead letter (default: ${DEFAULT-VALUE}).")
@@ -84,10 +127,39 @@ public final class JobOptions {
             description = "Test hook: throw once after this many valid requests, to exercise recovery.")
     public long failOnceAfter = 0L;
 
+    @Option(names = "--fail-generation-of", hidden = true, paramLabel = "ID_PREFIX",
+            description = "Test hook: a generation step with a request whose id starts with this throws, as a failing "
+                    + "kernel would (exercises per-request failure isolation). Never set in production.")
+    public String failGenerationOf;
+
+    /** Whether completions are written in Kafka transactions (the default) or as soon as they exist. */
+    public boolean exactlyOnce() {
+        return !"at-least-once".equals(delivery);
+    }
+
+    /** The per-request limits for the parser. */
+    public dev.skipflow.operators.PromptLimits limits() {
+        return new dev.skipflow.operators.PromptLimits(maxPayloadBytes, maxCompletionTokens, maxPromptTokens);
+    }
+
     /** Refuses settings that cannot work, with the option to change. */
     public void validate() {
         if (bootstrapServers == null || bootstrapServers.isBlank()) {
-            throw new IllegalArgumentException("--bootstrap-servers is required (HOST:PORT of a Kafka broker)");
+            String fromConfig = KafkaClients.properties(this).getProperty("bootstrap.servers");
+            if (fromConfig == null || fromConfig.isBlank()) {
+                throw new IllegalArgumentException("--bootstrap-servers is required (HOST:PORT of a Kafka broker), "
+                        + "or bootstrap.servers in --kafka-config");
+            }
+            bootstrapServers = fromConfig;
+        }
+        if (!"exactly-once".equals(delivery) && !"at-least-once".equals(delivery)) {
+            throw new IllegalArgumentException("--delivery must be exactly-once or at-least-once, got " + delivery);
+        }
+        if (maxCompletionTokens < 1 || maxPromptTokens < 1) {
+            throw new IllegalArgumentException("--max-completion-tokens and --max-prompt-tokens must be at least 1");
+        }
+        if (resume != null && fresh) {
+            throw new IllegalArgumentException("--resume and --fresh contradict each other");
         }
         if (maxBatch < 1) {
             throw new IllegalArgumentException("--max-batch must be at least 1");

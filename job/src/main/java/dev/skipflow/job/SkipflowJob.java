@@ -25,8 +25,11 @@ public final class SkipflowJob implements java.util.concurrent.Callable<Integer>
 
     @Override
     public Integer call() throws Exception {
+        options.validate();
+        java.util.Properties kafka = KafkaClients.properties(options);
+        KafkaClients.checkAuthentication(options.bootstrapServers, kafka, 30_000);
         if (options.createTopics) {
-            Topics.create(options.bootstrapServers, options.partitions, options.promptsTopic,
+            Topics.create(options.bootstrapServers, kafka, options.partitions, options.promptsTopic,
                     options.completionsTopic, options.dlqTopic, options.metricsTopic);
         }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();

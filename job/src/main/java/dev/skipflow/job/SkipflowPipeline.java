@@ -30,40 +30,64 @@ import org.apache.flink.streaming.api.windowing.assigners.TumblingProcessingTime
 
 /**
  * The streaming job: prompts → parse → generate (async, continuous batching) → completions, with dead
- * letters for anything that cannot be answered and a windowed metrics stream. Both answer topics are
+ * letters for anything that cannot be answered and a windowed metrics stream. By default both answer topics are
  * written in Kafka transactions committed at checkpoints, so each prompt record yields exactly one record
- * on completions or prompts.dlq for read_committed consumers, across failures.
+ * on completions or prompts.dlq for read_committed consumers, across failures ({@code --delivery at-least-once}
+ * writes them at once instead, and a failure may repeat some).
  */
 public final class SkipflowPipeline {
 
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(SkipflowPipeline.class);
+
     private SkipflowPipeline() {}
 
-    /** Adds the job's operators to {@code env} and turns on exactly-once checkpointing. */
-    public static void build(StreamExecutionEnvironment env, JobOptions o) {
+    /**
+     * Adds the job's operators to {@code env}, turns on checkpointing (durable in {@code --checkpoint-dir} when
+     * given) and, when there is one, sets the checkpoint or savepoint to restore from.
+     *
+     * @return the checkpoint or savepoint the job restores from, or null
+     */
+    public static String build(StreamExecutionEnvironment env, JobOptions o) {
         o.validate();
         if (o.parallelism > 0) {
             env.setParallelism(o.parallelism);
         }
-        env.enableCheckpointing(o.checkpointIntervalMs, CheckpointingMode.EXACTLY_ONCE);
+        env.enableCheckpointing(o.checkpointIntervalMs,
+                o.exactlyOnce() ? CheckpointingMode.EXACTLY_ONCE : CheckpointingMode.AT_LEAST_ONCE);
+        String restore = Checkpoints.restorePath(o);
+        org.apache.flink.configuration.Configuration conf = new org.apache.flink.configuration.Configuration();
+        if (o.checkpointDir != null) {
+            conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINT_STORAGE, "filesystem");
+            conf.set(org.apache.flink.configuration.CheckpointingOptions.CHECKPOINTS_DIRECTORY, Checkpoints.uri(o.checkpointDir));
+            conf.set(org.apache.flink.configuration.CheckpointingOptions.EXTERNALIZED_CHECKPOINT_RETENTION,
+                    org.apache.flink.configuration.ExternalizedCheckpointRetention.RETAIN_ON_CANCELLATION);
+        }
+        if (restore != null) {
+            conf.set(org.apache.flink.configuration.StateRecoveryOptions.SAVEPOINT_PATH, restore);
+            LOG.info("restoring the job from {}", restore);
+        }
+        env.configure(conf);
+        Properties kafka = KafkaClients.properties(o);
         // Records are tiny and latency matters: flush network buffers after 5 ms, not Flink's 100 ms default
         // (measured: the rebalance exchange alone added ~55 ms to time to first token).
         env.setBufferTimeout(5);
         ModelSource model = o.model.source();
 
         KafkaSource<RawPrompt> source = KafkaSource.<RawPrompt>builder()
-                .setBootstrapServers(o.bootstrapServers)
                 .setTopics(o.promptsTopic)
-                .setGroupId(o.groupId)
                 .setStartingOffsets(OffsetsInitializer.committedOffsets(
                         org.apache.kafka.clients.consumer.OffsetResetStrategy.EARLIEST))
                 .setDeserializer(new RawPromptDeserializationSchema())
                 .setProperty("isolation.level", "read_committed")
+                .setProperties(kafka) // the user's settings; the flags below win over the same keys in them
+                .setBootstrapServers(o.bootstrapServers)
+                .setGroupId(o.groupId)
                 .build();
         DataStream<RawPrompt> raw = env.fromSource(source, WatermarkStrategy.noWatermarks(), "prompts")
                 .uid("prompts-source");
 
         SingleOutputStreamOperator<PromptRequest> parsed = raw
-                .process(new PromptParser(model, o.maxContext, o.maxPayloadBytes))
+                .process(new PromptParser(model, o.maxContext, o.limits()))
                 .name("parse").uid("parse");
         DataStream<DeadLetter> invalid = parsed.getSideOutput(PromptParser.DEAD_LETTERS);
         // Rebalance so every generation slot gets work whatever the prompts topic's partition count.
@@ -72,9 +96,12 @@ public final class SkipflowPipeline {
             requests = requests.map(new FailOnceMap<>(o.failOnceAfter)).name("fail-once (test hook)").uid("fail-once");
         }
 
-        DataStream<GenerationOutcome> outcomes = AsyncDataStream.unorderedWait(requests,
-                        new GenerateFunction(model, o.maxBatch, o.maxContext, o.engineThreads, o.routing.spec(),
-                                o.exit == null ? null : dev.skipflow.model.exit.ExitArtifact.load(o.exit)), o.requestTimeoutMs,
+        GenerateFunction generate = new GenerateFunction(model, o.maxBatch, o.maxContext, o.engineThreads, o.routing.spec(),
+                o.exit == null ? null : dev.skipflow.model.exit.ExitArtifact.load(o.exit));
+        if (o.failGenerationOf != null) {
+            generate.failingGenerationOf(o.failGenerationOf);
+        }
+        DataStream<GenerationOutcome> outcomes = AsyncDataStream.unorderedWait(requests, generate, o.requestTimeoutMs,
                         TimeUnit.MILLISECONDS, o.maxInFlight)
                 .name("generate").uid("generate");
 
@@ -83,11 +110,11 @@ public final class SkipflowPipeline {
         DataStream<DeadLetter> failed = outcomes.filter(r -> r.deadLetter() != null).name("not completed")
                 .map(GenerationOutcome::deadLetter).name("dead letter").uid("failed");
 
-        completions.sinkTo(exactlyOnceSink(o, JsonRecordSerializationSchema.completions(o.completionsTopic),
+        completions.sinkTo(answerSink(o, kafka, JsonRecordSerializationSchema.completions(o.completionsTopic),
                         o.transactionalIdPrefix + "-completions"))
                 .name("completions").uid("completions-sink");
         invalid.union(failed)
-                .sinkTo(exactlyOnceSink(o, JsonRecordSerializationSchema.deadLetters(o.dlqTopic),
+                .sinkTo(answerSink(o, kafka, JsonRecordSerializationSchema.deadLetters(o.dlqTopic),
                         o.transactionalIdPrefix + "-dlq"))
                 .name("dead letters").uid("dlq-sink");
 
@@ -97,24 +124,36 @@ public final class SkipflowPipeline {
                 .name("metrics window").uid("metrics-window");
         metrics.sinkTo(KafkaSink.<WindowMetrics>builder()
                         .setBootstrapServers(o.bootstrapServers)
+                        .setKafkaProducerConfig(KafkaClients.with(kafka, o.bootstrapServers))
                         .setRecordSerializer(JsonRecordSerializationSchema.metrics(o.metricsTopic))
                         .setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE)
                         .build())
                 .name("metrics").uid("metrics-sink");
+        return restore;
     }
 
-    private static <T> KafkaSink<T> exactlyOnceSink(JobOptions o,
+    /** A sink for completions or dead letters: transactional (exactly-once) or flushed at checkpoints (at-least-once). */
+    private static <T> KafkaSink<T> answerSink(JobOptions o, Properties kafka,
             org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema<T> schema, String txPrefix) {
         Properties p = new Properties();
-        // Must exceed the checkpoint interval plus recovery time, and stay within the broker's
-        // transaction.max.timeout.ms (15 min by default).
-        p.setProperty("transaction.timeout.ms", String.valueOf(Math.max(60_000, Math.min(900_000, o.checkpointIntervalMs * 10))));
-        return KafkaSink.<T>builder()
+        if (o.exactlyOnce()) {
+            // Must exceed the checkpoint interval plus recovery time, and stay within the broker's
+            // transaction.max.timeout.ms (15 min by default).
+            p.setProperty("transaction.timeout.ms",
+                    String.valueOf(Math.max(60_000, Math.min(900_000, o.checkpointIntervalMs * 10))));
+        } else {
+            p.setProperty("linger.ms", "0"); // at-least-once is chosen for latency
+        }
+        p.putAll(kafka);
+        var b = KafkaSink.<T>builder()
                 .setBootstrapServers(o.bootstrapServers)
                 .setRecordSerializer(schema)
-                .setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE)
-                .setTransactionalIdPrefix(txPrefix)
-                .setKafkaProducerConfig(p)
-                .build();
+                .setKafkaProducerConfig(KafkaClients.with(p, o.bootstrapServers));
+        if (o.exactlyOnce()) {
+            b.setDeliveryGuarantee(DeliveryGuarantee.EXACTLY_ONCE).setTransactionalIdPrefix(txPrefix);
+        } else {
+            b.setDeliveryGuarantee(DeliveryGuarantee.AT_LEAST_ONCE);
+        }
+        return b.build();
     }
 }

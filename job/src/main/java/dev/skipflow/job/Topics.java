@@ -17,8 +17,12 @@ public final class Topics {
     private Topics() {}
 
     public static void create(String bootstrap, int partitions, String... names) throws Exception {
-        Properties p = new Properties();
-        p.put(AdminClientConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
+        create(bootstrap, new Properties(), partitions, names);
+    }
+
+    /** As above, with the job's Kafka client settings (SASL/SSL...). */
+    public static void create(String bootstrap, Properties clientSettings, int partitions, String... names) throws Exception {
+        Properties p = KafkaClients.with(clientSettings, bootstrap);
         p.put(AdminClientConfig.DEFAULT_API_TIMEOUT_MS_CONFIG, "30000");
         try (Admin admin = Admin.create(p)) {
             Set<String> existing = admin.listTopics().names().get();

@@ -32,6 +32,7 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
     private final int engineThreads;
     private final RouterSpec routerSpec;
     private final ExitArtifact exitArtifact;
+    private String failGenerationOf;
     private transient EngineSlot slot;
     private transient Tokenizer tokenizer;
     private transient EngineRunner runner;
@@ -61,11 +62,24 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         this.routerSpec = routerSpec;
     }
 
+    /**
+     * Test hook (the job's hidden {@code --fail-generation-of}, never set in production): a decode step with a
+     * request whose id starts with {@code idPrefix} throws, as a kernel failing on that request would. The id is
+     * the only thing a request controls here, and only a job configured with the hook reacts to it.
+     */
+    public GenerateFunction failingGenerationOf(String idPrefix) {
+        this.failGenerationOf = idPrefix;
+        return this;
+    }
+
     @Override
     public void open(OpenContext openContext) {
         int subtask = getRuntimeContext().getTaskInfo().getIndexOfThisSubtask();
+        String prefix = failGenerationOf;
+        java.util.function.Predicate<Object> hook = prefix == null || prefix.isEmpty() ? null
+                : tag -> tag instanceof String id && id.startsWith(prefix);
         slot = EngineSlot.open(source, maxBatch, maxContext, engineThreads, routerSpec, exitArtifact,
-                "skipflow-engine-" + subtask);
+                "skipflow-engine-" + subtask, hook);
         tokenizer = slot.tokenizer();
         runner = slot.runner();
         MetricGroup group = getRuntimeContext().getMetricGroup().addGroup("skipflow");
@@ -87,6 +101,17 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         try {
             runner.submit(request.id(), request.promptTokens(), request.samplingParams(), request.adaptive()).whenComplete((s, error) -> {
                 if (error != null) {
+                    Throwable cause = error instanceof java.util.concurrent.CompletionException && error.getCause() != null
+                            ? error.getCause() : error;
+                    if (cause instanceof EngineRunner.RequestFailedException) {
+                        // This request broke generation by itself (the rest of its batch was re-run and went on).
+                        failedRequests.inc();
+                        result.complete(Collections.singleton(GenerationOutcome.failed(new DeadLetter(
+                                "generation failed on this request: " + cause.getMessage() + " (request " + request.id()
+                                        + "); the rest of its batch was re-run without it. Report it with this record "
+                                        + "if it persists", request.topic(), request.partition(), request.offset(), requestJson(request)))));
+                        return;
+                    }
                     // The engine itself failed: fail the job so it restarts from the last checkpoint.
                     result.completeExceptionally(error);
                     return;
@@ -96,7 +121,7 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         } catch (IllegalArgumentException e) {
             failedRequests.inc();
             result.complete(Collections.singleton(GenerationOutcome.failed(new DeadLetter(
-                    e.getMessage() + " (request " + request.id() + ")", "", -1, -1, requestJson(request)))));
+                    e.getMessage() + " (request " + request.id() + ")", request.topic(), request.partition(), request.offset(), requestJson(request)))));
         }
     }
 
@@ -130,7 +155,7 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         failedRequests.inc();
         result.complete(Collections.singleton(GenerationOutcome.failed(new DeadLetter(
                 "generation did not finish within the job's async timeout (request " + request.id()
-                        + "); raise --request-timeout-ms or lower maxTokens", "", -1, -1, requestJson(request)))));
+                        + "); raise --request-timeout-ms or lower maxTokens", request.topic(), request.partition(), request.offset(), requestJson(request)))));
     }
 
     @Override

@@ -72,6 +72,11 @@ public final class BenchCommand implements Callable<Integer> {
             + "ratio is reported (default: ${DEFAULT-VALUE}).")
     int sqlPairs;
 
+    @Option(names = "--delivery-pairs", defaultValue = "0", description = "With --stream: also compare the job's "
+            + "--delivery exactly-once and at-least-once in this many pairs of runs, order alternating, same client and "
+            + "settings (default: ${DEFAULT-VALUE} = no comparison).")
+    int deliveryPairs;
+
     @Option(names = "--concurrency", defaultValue = "64", description = "--stream: requests kept outstanding (default: ${DEFAULT-VALUE}).")
     int concurrency;
 
@@ -138,6 +143,10 @@ public final class BenchCommand implements Callable<Integer> {
         }
         StreamBench.Result streamed = null;
         List<StreamBench.Result[]> pairs = new java.util.ArrayList<>(); // {datastream, sql}
+        List<StreamBench.Result[]> deliveries = new java.util.ArrayList<>(); // {exactly-once, at-least-once}
+        if (deliveryPairs > 0 && !stream) {
+            throw new IllegalArgumentException("--delivery-pairs compares streamed runs: give --stream too");
+        }
         if (stream) {
             // one broker for every run, fresh topics per run
             try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0,
@@ -158,6 +167,16 @@ public final class BenchCommand implements Callable<Integer> {
                     }
                     streamed = streamed == null ? both[0] : streamed;
                     pairs.add(both);
+                }
+                for (int pair = 0; pair < deliveryPairs; pair++) {
+                    StreamBench.Result[] both = new StreamBench.Result[2]; // {exactly-once, at-least-once}
+                    for (int side : pair % 2 == 0 ? new int[] {0, 1} : new int[] {1, 0}) {
+                        JobOptions jo = streamOptions(broker.bootstrapServers(), "bench-" + run++);
+                        jo.delivery = side == 0 ? "exactly-once" : "at-least-once";
+                        both[side] = StreamBench.run(jo, Workdirs.local(), concurrency, steps, warmupSeconds + 5,
+                                durationSeconds, msg -> System.err.println("bench --delivery " + jo.delivery + ": " + msg));
+                    }
+                    deliveries.add(both);
                 }
             }
         }
@@ -210,6 +229,14 @@ public final class BenchCommand implements Callable<Integer> {
                 }
                 o.put("sqlVsStream", sqlVsStream);
             }
+            if (!deliveries.isEmpty()) {
+                ArrayNode ds = o.putArray("deliveryPairs");
+                for (StreamBench.Result[] p : deliveries) {
+                    ObjectNode po = ds.addObject();
+                    po.set("exactlyOnce", m.valueToTree(p[0]));
+                    po.set("atLeastOnce", m.valueToTree(p[1]));
+                }
+            }
             System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
         } else {
             System.out.printf("%s (%,d parameters) on %s, %d cores, dense path%n", modelOptions.describeModel(),
@@ -246,6 +273,20 @@ public final class BenchCommand implements Callable<Integer> {
                         streamed.latencyP50Ms(), streamed.latencyP99Ms());
                 System.out.printf("  inside the job (parse to completion): latency p50 %.0f ms, time to first token p50 %.0f ms%n",
                         streamed.jobLatencyP50Ms(), streamed.jobTimeToFirstTokenP50Ms());
+            }
+            if (!deliveries.isEmpty()) {
+                System.out.printf("--delivery exactly-once vs at-least-once, %d requests outstanding, checkpoint every %d ms, "
+                        + "%d pairs of runs, order alternating:%n", concurrency, checkpointIntervalMs, deliveries.size());
+                System.out.printf("  %-4s %-14s %14s %18s %14s %14s%n", "pair", "delivery", "completions/s",
+                        "completion tok/s", "latency p50", "latency p99");
+                for (int i = 0; i < deliveries.size(); i++) {
+                    for (int side = 0; side < 2; side++) {
+                        StreamBench.Result x = deliveries.get(i)[side];
+                        System.out.printf("  %-4d %-14s %14.1f %,18.0f %11.0f ms %11.0f ms%n", i + 1,
+                                side == 0 ? "exactly-once" : "at-least-once", x.completionsPerSecond(), x.tokensPerSecond(),
+                                x.latencyP50Ms(), x.latencyP99Ms());
+                    }
+                }
             }
             if (sql) {
                 System.out.printf("DataStream job vs Flink SQL (ML_PREDICT on a 'skipflow' model), same settings, %d pairs of "

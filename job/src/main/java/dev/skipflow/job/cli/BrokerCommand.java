@@ -19,10 +19,17 @@ public final class BrokerCommand implements Callable<Integer> {
     @Option(names = "--partitions", defaultValue = "1", description = "Partitions of the topics it creates (default: ${DEFAULT-VALUE}).")
     int partitions;
 
+    @Option(names = "--log-dir", paramLabel = "DIR",
+            description = "Keep the broker's data in DIR, kept when it stops: started again on the same DIR (and --port), "
+                    + "the broker has its topics, records, committed offsets and transactions back. Default: a fresh "
+                    + "folder under target/local, deleted on exit.")
+    Path logDir;
+
     @Override
     public Integer call() throws Exception {
-        Path dir = Workdirs.local().resolve("broker-" + port + "-" + System.currentTimeMillis());
-        EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(port, dir, true);
+        Path dir = logDir != null ? logDir.toAbsolutePath()
+                : Workdirs.local().resolve("broker-" + port + "-" + System.currentTimeMillis());
+        EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(port, dir, logDir == null);
         CountDownLatch stop = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             broker.close();
@@ -30,7 +37,8 @@ public final class BrokerCommand implements Callable<Integer> {
         }, "broker-shutdown"));
         Topics.create(broker.bootstrapServers(), partitions, "prompts", "completions", "prompts.dlq", "metrics");
         System.err.println("Kafka broker listening on " + broker.bootstrapServers()
-                + " (topics prompts, completions, prompts.dlq, metrics); Ctrl-C stops it and deletes " + dir);
+                + " (topics prompts, completions, prompts.dlq, metrics); Ctrl-C stops it"
+                + (logDir == null ? " and deletes " + dir : "; its data stays in " + dir));
         System.out.println(broker.bootstrapServers());
         stop.await();
         return 0;

@@ -3,6 +3,7 @@ package dev.skipflow.job.cli;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.SkipflowPipeline;
 import dev.skipflow.job.local.LocalFlink;
+import dev.skipflow.job.KafkaClients;
 import dev.skipflow.job.Topics;
 import java.util.concurrent.Callable;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
@@ -27,15 +28,21 @@ public final class JobCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         options.validate();
+        java.util.Properties kafka = KafkaClients.properties(options);
+        KafkaClients.checkAuthentication(options.bootstrapServers, kafka, 30_000);
         if (options.createTopics) {
-            Topics.create(options.bootstrapServers, options.partitions, options.promptsTopic,
+            Topics.create(options.bootstrapServers, kafka, options.partitions, options.promptsTopic,
                     options.completionsTopic, options.dlqTopic, options.metricsTopic);
         }
         StreamExecutionEnvironment env = LocalFlink.environment(Math.max(1, options.parallelism), webUiPort);
-        SkipflowPipeline.build(env, options);
-        System.err.printf("skipflow job: reading %s on %s; completions on %s, dead letters on %s, metrics on %s; "
-                        + "web UI http://127.0.0.1:%d%n", options.promptsTopic, options.bootstrapServers,
-                options.completionsTopic, options.dlqTopic, options.metricsTopic, webUiPort);
+        String restore = SkipflowPipeline.build(env, options);
+        System.err.printf("skipflow job: reading %s on %s; completions on %s, dead letters on %s, metrics on %s "
+                        + "(%s); Kafka client settings: %s; checkpoints %s%s; web UI http://127.0.0.1:%d%n",
+                options.promptsTopic, options.bootstrapServers, options.completionsTopic, options.dlqTopic,
+                options.metricsTopic, options.delivery, KafkaClients.describe(kafka),
+                options.checkpointDir == null ? "in memory (lost when the process ends; --checkpoint-dir keeps them)"
+                        : "in " + options.checkpointDir,
+                restore == null ? "" : ", resuming from " + restore, webUiPort);
         env.execute("skipflow");
         return 0;
     }

@@ -18,8 +18,17 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  */
 public final class AnswerCollector implements AutoCloseable {
 
-    /** One output record: which topic, its key and its JSON value. */
-    public record Answer(String topic, String key, String value) {}
+    /** One output record: which topic, its key and its JSON value, and where it is (partition, offset). */
+    public record Answer(String topic, String key, String value, int partition, long offset) {
+        public Answer(String topic, String key, String value) {
+            this(topic, key, value, -1, -1L);
+        }
+
+        /** topic/partition:offset: the same record read twice (a reader re-reading after a rebalance) has the same one. */
+        public String position() {
+            return topic + "/" + partition + ":" + offset;
+        }
+    }
 
     private final KafkaConsumer<byte[], byte[]> consumer;
 
@@ -40,7 +49,7 @@ public final class AnswerCollector implements AutoCloseable {
         int n = 0;
         for (ConsumerRecord<byte[], byte[]> r : consumer.poll(timeout)) {
             sink.accept(new Answer(r.topic(), r.key() == null ? null : new String(r.key(), StandardCharsets.UTF_8),
-                    new String(r.value(), StandardCharsets.UTF_8)));
+                    new String(r.value(), StandardCharsets.UTF_8), r.partition(), r.offset()));
             n++;
         }
         // While the job's transactions are open, a read_committed fetch can come back empty at once; without

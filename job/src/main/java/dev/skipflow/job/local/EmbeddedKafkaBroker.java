@@ -32,12 +32,14 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
     private final KafkaRaftServer server;
     private final Path logDir;
     private final int port;
+    private final int saslPort;
     private final boolean deleteOnClose;
 
-    private EmbeddedKafkaBroker(KafkaRaftServer server, Path logDir, int port, boolean deleteOnClose) {
+    private EmbeddedKafkaBroker(KafkaRaftServer server, Path logDir, int port, int saslPort, boolean deleteOnClose) {
         this.server = server;
         this.logDir = logDir;
         this.port = port;
+        this.saslPort = saslPort;
         this.deleteOnClose = deleteOnClose;
     }
 
@@ -48,17 +50,54 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
      * @param deleteOnClose remove the log directory when the broker stops
      */
     public static EmbeddedKafkaBroker start(int port, Path logDir, boolean deleteOnClose) throws IOException {
+        return start(port, logDir, deleteOnClose, java.util.Map.of());
+    }
+
+    /**
+     * As above; with {@code saslPlainUsers} (user name to password) not empty, the broker also listens with
+     * SASL_PLAINTEXT (mechanism PLAIN) on a second port, {@link #saslBootstrapServers()}, accepting those users.
+     * A log directory that was used before keeps its data, and the broker keeps its controller port (from the
+     * {@code <logDir>.properties} file beside it), so a broker can be stopped or killed and started again on it.
+     */
+    public static EmbeddedKafkaBroker start(int port, Path logDir, boolean deleteOnClose,
+            java.util.Map<String, String> saslPlainUsers) throws IOException {
         int clientPort = port == 0 ? freePort() : port;
-        int controllerPort = freePort();
+        Path stored = logDir.resolveSibling(logDir.getFileName() + ".properties");
+        int controllerPort = 0;
+        int saslPort = 0;
+        if (Files.exists(stored) && Files.exists(logDir.resolve("meta.properties"))) {
+            Properties before = new Properties();
+            try (var in = Files.newInputStream(stored)) {
+                before.load(in);
+            }
+            controllerPort = Integer.parseInt(before.getProperty("controller.quorum.voters").replaceAll(".*:", ""));
+            saslPort = Integer.parseInt(before.getProperty("skipflow.sasl.port", "0"));
+        }
+        controllerPort = controllerPort == 0 ? freePort() : controllerPort;
+        if (!saslPlainUsers.isEmpty() && saslPort == 0) {
+            saslPort = freePort();
+        }
+        boolean sasl = !saslPlainUsers.isEmpty();
         Files.createDirectories(logDir);
         Properties p = new Properties();
         p.put("process.roles", "broker,controller");
         p.put("node.id", "1");
         p.put("controller.quorum.voters", "1@127.0.0.1:" + controllerPort);
-        p.put("listeners", "PLAINTEXT://127.0.0.1:" + clientPort + ",CONTROLLER://127.0.0.1:" + controllerPort);
-        p.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + clientPort);
+        p.put("listeners", "PLAINTEXT://127.0.0.1:" + clientPort + ",CONTROLLER://127.0.0.1:" + controllerPort
+                + (sasl ? ",SASL_PLAINTEXT://127.0.0.1:" + saslPort : ""));
+        p.put("advertised.listeners", "PLAINTEXT://127.0.0.1:" + clientPort
+                + (sasl ? ",SASL_PLAINTEXT://127.0.0.1:" + saslPort : ""));
         p.put("controller.listener.names", "CONTROLLER");
-        p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT");
+        p.put("listener.security.protocol.map", "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+                + (sasl ? ",SASL_PLAINTEXT:SASL_PLAINTEXT" : ""));
+        if (sasl) {
+            StringBuilder jaas = new StringBuilder("org.apache.kafka.common.security.plain.PlainLoginModule required");
+            saslPlainUsers.forEach((user, password) -> jaas.append(" user_").append(user).append("=\"")
+                    .append(password).append('"'));
+            p.put("sasl.enabled.mechanisms", "PLAIN");
+            p.put("listener.name.sasl_plaintext.plain.sasl.jaas.config", jaas.append(';').toString());
+            p.put("skipflow.sasl.port", String.valueOf(saslPort));
+        }
         p.put("inter.broker.listener.name", "PLAINTEXT");
         p.put("log.dirs", logDir.toAbsolutePath().toString());
         p.put("num.partitions", "1");
@@ -73,20 +112,29 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
         p.put("auto.create.topics.enable", "true");
         if (!Files.exists(logDir.resolve("meta.properties"))) {
             format(p, logDir);
+        } else {
+            store(p, stored);
         }
         long t0 = System.nanoTime();
         KafkaRaftServer server = new KafkaRaftServer(new KafkaConfig(p), Time.SYSTEM);
         server.startup();
         LOG.info("Kafka broker (KRaft) started on 127.0.0.1:{} in {} ms, logs in {}", clientPort,
                 (System.nanoTime() - t0) / 1_000_000, logDir);
-        return new EmbeddedKafkaBroker(server, logDir, clientPort, deleteOnClose);
+        return new EmbeddedKafkaBroker(server, logDir, clientPort, saslPort, deleteOnClose);
+    }
+
+    private static void store(Properties p, Path config) throws IOException {
+        Properties kept = new Properties();
+        kept.putAll(p);
+        kept.remove("listener.name.sasl_plaintext.plain.sasl.jaas.config"); // passwords stay out of files
+        try (OutputStream out = Files.newOutputStream(config)) {
+            kept.store(out, "skipflow embedded broker");
+        }
     }
 
     private static void format(Properties p, Path logDir) throws IOException {
         Path config = logDir.resolveSibling(logDir.getFileName() + ".properties");
-        try (OutputStream out = Files.newOutputStream(config)) {
-            p.store(out, "skipflow embedded broker");
-        }
+        store(p, config);
         ByteArrayOutputStream log = new ByteArrayOutputStream();
         int code = StorageTool.execute(new String[] {"format", "-t", Uuid.randomUuid().toString(), "-c",
             config.toString()}, new PrintStream(log, true, StandardCharsets.UTF_8));
@@ -108,6 +156,14 @@ public final class EmbeddedKafkaBroker implements AutoCloseable {
 
     public int port() {
         return port;
+    }
+
+    /** The SASL_PLAINTEXT listener (PLAIN), when the broker was started with users. */
+    public String saslBootstrapServers() {
+        if (saslPort == 0) {
+            throw new IllegalStateException("this broker has no SASL listener");
+        }
+        return "127.0.0.1:" + saslPort;
     }
 
     @Override

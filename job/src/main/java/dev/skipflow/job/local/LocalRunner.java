@@ -47,7 +47,7 @@ public final class LocalRunner implements AutoCloseable {
             options.bootstrapServers = broker.bootstrapServers();
         }
         try {
-            Topics.create(options.bootstrapServers, options.partitions, options.promptsTopic,
+            Topics.create(options.bootstrapServers, dev.skipflow.job.KafkaClients.properties(options), options.partitions, options.promptsTopic,
                     options.completionsTopic, options.dlqTopic, options.metricsTopic);
             StreamExecutionEnvironment env = LocalFlink.environment(parallelism, webUiPort);
             SkipflowPipeline.build(env, options);

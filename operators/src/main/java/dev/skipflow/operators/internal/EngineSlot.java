@@ -42,6 +42,12 @@ public final class EngineSlot implements AutoCloseable {
      */
     public static EngineSlot open(ModelSource source, int maxBatch, int maxContext, int engineThreads, RouterSpec routerSpec,
             ExitArtifact exitArtifact, String name) {
+        return open(source, maxBatch, maxContext, engineThreads, routerSpec, exitArtifact, name, null);
+    }
+
+    /** As above, with a test hook that makes a step fail while a sequence it accepts is in it (null: none). */
+    public static EngineSlot open(ModelSource source, int maxBatch, int maxContext, int engineThreads, RouterSpec routerSpec,
+            ExitArtifact exitArtifact, String name, java.util.function.Predicate<Object> faultHook) {
         long start = System.nanoTime();
         var weights = source.loadWeights();
         var device = source.resolveDevice();
@@ -53,7 +59,7 @@ public final class EngineSlot implements AutoCloseable {
             TokenRouter router = routerSpec == null ? null : routerSpec.build(model, tokenizer);
             ExitClassifier exit = exitArtifact == null ? null : exitArtifact.classifierFor(model, Path.of("exit artifact"));
             EngineRunner runner = new EngineRunner(model, maxBatch, context, router, routerSpec == null || routerSpec.routeDecode(),
-                    exit, tokenizer.stopTokens(), name);
+                    exit, tokenizer.stopTokens(), name, faultHook);
             LOG.info("{} loaded {} ({} parameters) on {} ({} intra-op threads) in {} ms; max batch {}, context {}, "
                             + "routing {}, early exit {}", name, source.describe(), weights.parameterCount(), model.device(),
                     threads, (System.nanoTime() - start) / 1_000_000, maxBatch, context,
