@@ -67,6 +67,12 @@ public final class TrainExitCommand implements Callable<Integer> {
                     + "first probe's K best tokens, a fraction of the head's cost.")
     int candidates;
 
+    @Option(names = "--per-block-thresholds",
+            description = "After choosing the probe policy, give each probed block its own decision threshold, chosen "
+                    + "greedily on the held-out documents for the most FLOPs at the target agreement (default: one "
+                    + "threshold, AdaInfer's).")
+    boolean perBlockThresholds;
+
     @Override
     public Integer call() throws Exception {
         Path text = calibration != null ? calibration : ModelPaths.sharedData("tinystories-train-sample.txt");
@@ -76,7 +82,7 @@ public final class TrainExitCommand implements Callable<Integer> {
                 ProgressBar bar = Progress.bar("train-exit", documents.size())) {
             r = ExitTrainer.train(model, modelOptions.describeModel(), documents,
                     new ExitTrainer.Options(targetAgreement, heldOut, c, positiveWeight, minLayer, every,
-                            featureKind(), candidates), bar::stepTo,
+                            featureKind(), candidates, perBlockThresholds), bar::stepTo,
                     msg -> System.err.println("train-exit: " + msg));
         }
         r.artifact().save(out);

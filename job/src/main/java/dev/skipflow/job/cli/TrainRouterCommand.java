@@ -78,7 +78,8 @@ public final class TrainRouterCommand implements Callable<Integer> {
 
     @Option(names = "--route", defaultValue = "all", paramLabel = "prompt|all",
             description = "Where the router acts by default when served (eval, bench, job and demo's --route overrides it): "
-                    + "prompt = the prefill only (FTP's own setting), all = prefill and decode (default: ${DEFAULT-VALUE}).")
+                    + "prompt = the prefill only (FTP's own setting; training then routes each document's first half and "
+                    + "scores only the predictions served after it), all = prefill and decode (default: ${DEFAULT-VALUE}).")
     String route;
 
     @Option(names = "--guide", defaultValue = "oracle", paramLabel = "oracle|oracle-nll|static",
@@ -116,7 +117,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
         };
         RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs,
                 searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, g,
-                oracleDocs, distillationWeight, seed);
+                oracleDocs, distillationWeight, seed).withPromptOnly(route.equals("prompt"));
         Path text = calibration != null ? calibration : ModelPaths.sharedData("tinystories-train-sample.txt");
         List<int[]> all = Documents.read(text, modelOptions.tokenizer(), o.longestDocument(), o.documentsNeeded());
         RouterArtifact artifact;

@@ -81,7 +81,8 @@ public final class LearnedRouter implements TokenRouter {
         }
         float[] scores = artifact.score(RouterFeatures.of(positions, importance, Math.max(sequenceLength, n),
                 schedule.at(layer)), n);
-        return TokenRouter.topK(scores, keep, -1);
+        // the first token stays, as in the static router: it is the attention sink every later token leans on
+        return TokenRouter.topK(scores, keep, positions[0] == 0 ? 0 : -1);
     }
 
     /** Each decoding row's factors for the next block, from its own attention row in the block it just ran. */

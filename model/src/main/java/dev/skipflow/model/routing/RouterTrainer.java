@@ -3,6 +3,7 @@ package dev.skipflow.model.routing;
 import ai.djl.engine.Engine;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.training.GradientCollector;
@@ -41,9 +42,24 @@ public final class RouterTrainer {
      *
      * @param docsPerStep documents whose losses are summed per optimizer step
      * @param scheduleJitter the most sparsity moved between blocks when perturbing the schedule per step (0 = none)
+     * @param promptOnly train for prompt routing (FTP's own setting, {@code --route prompt}): each document's first
+     *     half is the prompt, routed; the rest runs every block, as decoding tokens would, and the distillation loss
+     *     counts only the predictions served (the last prompt position's and the continuation's)
      */
     public record Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
-            float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed) {}
+            float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed,
+            boolean promptOnly) {
+        public Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
+                float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed) {
+            this(schedule, steps, learningRate, sparsityWeight, distillationWeight, docsPerStep, scheduleJitter,
+                    guideFraction, seed, false);
+        }
+
+        /** Where the prompt of a training document of {@code n} tokens ends: the serving protocol's split. */
+        int promptLength(int n) {
+            return promptOnly ? Math.min(n, Math.max(16, n / 2)) : n;
+        }
+    }
 
     private RouterTrainer() {}
 
@@ -88,7 +104,7 @@ public final class RouterTrainer {
                         int[] doc = docs.get(pick);
                         try (NDManager docManager = model.newStepManager();
                                 KvCache cache = new KvCache(model, 1, doc.length)) {
-                            Losses l = documentLosses(model, docManager, p, doc, schedule,
+                            Losses l = documentLosses(model, docManager, p, doc, o.promptLength(doc.length), schedule,
                                     damage == null ? null : damage.get(pick), cache);
                             distillSum += l.distill.getFloat();
                             // a term with weight 0 stays out of the graph: 0 x a non-finite gradient would still be NaN
@@ -124,8 +140,12 @@ public final class RouterTrainer {
 
     private record Losses(NDArray distill, NDArray sparsity, NDArray guide) {}
 
-    /** One document's routed forward with gradients to the router, against its dense forward. */
-    private static Losses documentLosses(LlamaModel model, NDManager manager, NDArray[] p, int[] doc,
+    /**
+     * One document's routed forward with gradients to the router, against its dense forward; the first
+     * {@code prompt} tokens are routed and the predictions from position {@code prompt - 1} on are scored (prompt =
+     * the whole document: every token routed, every prediction scored).
+     */
+    private static Losses documentLosses(LlamaModel model, NDManager manager, NDArray[] p, int[] doc, int prompt,
             SparsitySchedule schedule, float[][] damage, KvCache cache) {
         int n = doc.length;
         NDArray denseLogProbs;
@@ -133,10 +153,16 @@ public final class RouterTrainer {
             denseLogProbs = Forward.run(model, denseCache, manager, true, rows(doc), Forward.Plan.DENSE).logits()
                     .logSoftmax(-1).stopGradient();
         }
-        GatedPass pass = new GatedPass(manager, p, schedule, damage, n);
+        GatedPass pass = new GatedPass(manager, p, schedule, damage, n, prompt);
         NDArray logProbs = Forward.run(model, cache, manager, true, rows(doc), Forward.Plan.hooked(pass)).logits()
                 .logSoftmax(-1);
-        NDArray distill = denseLogProbs.exp().mul(denseLogProbs.sub(logProbs)).sum().div(n);
+        int from = prompt == n ? 0 : prompt - 1;
+        if (from > 0) {
+            NDIndex served = new NDIndex(from + ":");
+            denseLogProbs = denseLogProbs.get(served);
+            logProbs = logProbs.get(served);
+        }
+        NDArray distill = denseLogProbs.exp().mul(denseLogProbs.sub(logProbs)).sum().div(n - from);
         return new Losses(distill, pass.sparsityLoss, pass.guideLoss);
     }
 
@@ -158,21 +184,25 @@ public final class RouterTrainer {
         private final float[][] damage;
         private final StaticRouter guide;
         private final int n;
+        private final int prompt; // rows [0, prompt) are routed; the rest run every block
         private final int[] positions;
+        private final int[] promptPositions;
         private float[] importance;
         private boolean[] skipped;
         private NDArray gate;
         NDArray guideLoss;
         NDArray sparsityLoss;
 
-        GatedPass(NDManager manager, NDArray[] p, SparsitySchedule schedule, float[][] damage, int n) {
+        GatedPass(NDManager manager, NDArray[] p, SparsitySchedule schedule, float[][] damage, int n, int prompt) {
             this.manager = manager;
             this.p = p;
             this.schedule = schedule;
             this.damage = damage;
             this.guide = new StaticRouter(schedule);
             this.n = n;
+            this.prompt = prompt;
             this.positions = TokenRouter.all(n);
+            this.promptPositions = TokenRouter.all(prompt);
             this.guideLoss = manager.zeros(new Shape());
             this.sparsityLoss = manager.zeros(new Shape());
         }
@@ -180,17 +210,19 @@ public final class RouterTrainer {
         @Override
         public void before(int l, NDArray x) {
             double target = schedule.at(l);
-            NDArray features = manager.create(RouterFeatures.of(positions, importance, n, target),
-                    new Shape(n, RouterFeatures.COUNT));
-            NDArray score = features.matMul(p[0]).add(p[1]).maximum(0f).matMul(p[2]).add(p[3]).reshape(n, 1);
+            // the routed rows are the prompt's; with prompt = n, every row (the prefill protocol)
+            int m = prompt;
+            NDArray features = manager.create(RouterFeatures.of(promptPositions, importance, m, target),
+                    new Shape(m, RouterFeatures.COUNT));
+            NDArray score = features.matMul(p[0]).add(p[1]).maximum(0f).matMul(p[2]).add(p[3]).reshape(m, 1);
             float[] scores = score.toFloatArray();
-            int keep = schedule.keep(l, n);
+            int keep = schedule.keep(l, m);
             skipped = new boolean[n];
-            float[] hard = new float[n];
+            float[] hard = new float[m];
             java.util.Arrays.fill(hard, 1f);
             float threshold = Float.NEGATIVE_INFINITY;
-            if (keep < n) {
-                int[] kept = TokenRouter.topK(scores, keep, -1);
+            if (keep < m) {
+                int[] kept = TokenRouter.topK(scores, keep, 0); // the first token (attention sink) stays, as at inference
                 java.util.Arrays.fill(hard, 0f);
                 float lowestKept = Float.POSITIVE_INFINITY;
                 for (int r : kept) {
@@ -198,7 +230,7 @@ public final class RouterTrainer {
                     lowestKept = Math.min(lowestKept, scores[r]);
                 }
                 float highestSkipped = Float.NEGATIVE_INFINITY;
-                for (int i = 0; i < n; i++) {
+                for (int i = 0; i < m; i++) {
                     skipped[i] = hard[i] == 0f;
                     if (skipped[i]) {
                         highestSkipped = Math.max(highestSkipped, scores[i]);
@@ -206,24 +238,25 @@ public final class RouterTrainer {
                 }
                 threshold = (lowestKept + highestSkipped) / 2;
             }
-            NDArray hardGate = manager.create(hard, new Shape(n, 1));
-            gate = hardGate;
-            if (keep < n) {
+            NDArray hardGate = manager.create(hard, new Shape(m, 1));
+            NDArray promptGate = hardGate;
+            if (keep < m) {
                 float temperature = Math.max(1e-3f, spread(scores));
                 NDArray soft = ai.djl.nn.Activation.sigmoid(score.sub(threshold).div(temperature));
-                gate = hardGate.add(soft.sub(soft.stopGradient()));
+                promptGate = hardGate.add(soft.sub(soft.stopGradient()));
             }
+            gate = m == n ? promptGate : promptGate.concat(manager.ones(new Shape(n - m, 1)), 0);
             // the router's own decisions (keep when score > 0), straight-through, for the one-sided sparsity loss
             NDArray own = ai.djl.nn.Activation.sigmoid(score);
             NDArray ownKeep = own.gt(0.5f).toType(DataType.FLOAT32, false).add(own.sub(own.stopGradient()));
             sparsityLoss = sparsityLoss.add(ownKeep.mean().neg().add(1f).neg().add((float) target).maximum(0f));
-            float[] labels = new float[n];
-            int[] guideKeeps = damage == null ? guide.keepPrefill(l, positions)
-                    : TokenRouter.topK(damage[l], keep, -1); // keep where skipping costs most
+            float[] labels = new float[m];
+            int[] guideKeeps = damage == null ? guide.keepPrefill(l, promptPositions)
+                    : TokenRouter.topK(java.util.Arrays.copyOf(damage[l], m), keep, -1); // keep where skipping costs most
             for (int r : guideKeeps) {
                 labels[r] = 1f;
             }
-            NDArray y = manager.create(labels, new Shape(n, 1));
+            NDArray y = manager.create(labels, new Shape(m, 1));
             NDArray eps = own.clip(1e-6f, 1 - 1e-6f);
             guideLoss = guideLoss.add(y.mul(eps.log()).add(y.neg().add(1f).mul(eps.neg().add(1f).log())).mean().neg());
         }
@@ -235,8 +268,22 @@ public final class RouterTrainer {
 
         @Override
         public NDArray after(int layer, NDArray input, NDArray output, AttentionStats attention) {
-            importance = RouterFeatures.importance(attention.receivedByKey(), positions, attention.heads());
+            importance = prompt == n ? RouterFeatures.importance(attention.receivedByKey(), positions, attention.heads())
+                    : promptImportance(attention);
             return input.add(output.sub(input).mul(gate));
+        }
+
+        /** What a prefill of the prompt alone would measure: attention the prompt's rows paid to its keys. */
+        private float[] promptImportance(AttentionStats attention) {
+            int keys = attention.keys();
+            float[] byRow = attention.byQueryRow(); // [rows, keys], summed over heads
+            float[] received = new float[prompt];
+            for (int r = 0; r < prompt; r++) {
+                for (int t = 0; t <= r && t < prompt; t++) {
+                    received[t] += byRow[r * keys + t];
+                }
+            }
+            return RouterFeatures.importance(received, promptPositions, attention.heads());
         }
     }
 

@@ -49,7 +49,23 @@ public final class RouterRecipe {
     public record Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
             int searchDocs, int searchMaxLen, int population, int generations, float learningRate, float sparsityWeight,
             double scheduleJitter, double guideFraction, Guide guide, int oracleDocs, float distillationWeight,
-            long seed) {
+            long seed, boolean promptOnly) {
+
+        public Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
+                int searchDocs, int searchMaxLen, int population, int generations, float learningRate,
+                float sparsityWeight, double scheduleJitter, double guideFraction, Guide guide, int oracleDocs,
+                float distillationWeight, long seed) {
+            this(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population, generations,
+                    learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs, distillationWeight,
+                    seed, false);
+        }
+
+        /** The same recipe training for prompt routing (FTP's setting; {@link RouterTrainer.Options#promptOnly}). */
+        public Options withPromptOnly(boolean p) {
+            return new Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population,
+                    generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs,
+                    distillationWeight, seed, p);
+        }
 
         public Options {
             if (!(sparsity > 0 && sparsity < 1)) {
@@ -70,7 +86,7 @@ public final class RouterRecipe {
             return new Options(sparsity, schedule, Math.min(steps, 60), docsPerStep, maxLen, Math.min(docs, 64),
                     Math.min(searchDocs, 8), searchMaxLen, Math.min(population, 8), Math.min(generations, 2), learningRate,
                     sparsityWeight, scheduleJitter, guideFraction, guide, Math.min(oracleDocs, 12), distillationWeight,
-                    seed);
+                    seed, promptOnly);
         }
 
         /** Calibration documents to read, each at most this long. */
@@ -151,7 +167,8 @@ public final class RouterRecipe {
         try (Phase phase = phases.open("train-router", o.steps())) {
             trained = RouterTrainer.train(model, modelDescription, training, damage,
                     new RouterTrainer.Options(searched, o.steps(), o.learningRate(), o.sparsityWeight(),
-                            o.distillationWeight(), o.docsPerStep(), o.scheduleJitter(), o.guideFraction(), o.seed()),
+                            o.distillationWeight(), o.docsPerStep(), o.scheduleJitter(), o.guideFraction(), o.seed(),
+                            o.promptOnly()),
                     phase);
         }
         log.accept("trained: " + trained.training());

@@ -72,4 +72,22 @@ class RouterArtifactTest {
         assertTrue(assertThrows(ModelFormatException.class, () -> RouterArtifact.load(dir.resolve("v9.json")))
                 .getMessage().contains("version 9"));
     }
+
+    @Test
+    void aRouterTrainedForPromptRoutingKeepsTheFirstTokenAndLearnsFromTheServedPredictionsOnly() {
+        LlamaModel model = TestModels.model();
+        List<int[]> docs = Documents.read(TestModels.shared().resolve("data/tinystories-train-sample.txt"),
+                TestModels.tokenizer(), 64, 8);
+        RouterTrainer.Options o = new RouterTrainer.Options(SparsitySchedule.uniform(0.3, 5), 6, 0.01f, 1f, 1f, 2, 0.1,
+                0.5, 3L, true);
+        assertEquals(32, o.promptLength(64), "half of a 64-token document is its prompt");
+        assertEquals(16, o.promptLength(20), "at least 16 tokens");
+        RouterArtifact a = RouterTrainer.train(model, "stories260K", docs, null, o, i -> { });
+        assertTrue(a.training().contains(", 0 non-finite"), a.training());
+        LearnedRouter router = new LearnedRouter(a);
+        router.begin(true, 40);
+        int[] kept = router.keepPrefill(2, TokenRouter.all(40));
+        assertEquals(28, kept.length);
+        assertEquals(0, kept[0], "the first token (attention sink) stays");
+    }
 }
