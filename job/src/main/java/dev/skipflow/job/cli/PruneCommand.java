@@ -102,7 +102,7 @@ public final class PruneCommand implements Callable<Integer> {
     @Option(names = "--lora-dropout", defaultValue = "0.05", description = "Dropout on the adapters' inputs (default: ${DEFAULT-VALUE}).")
     float loraDropout;
 
-    @Option(names = "--lora-lr", defaultValue = "1e-3", description = "Adam learning rate for the adapters (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lora-lr", defaultValue = "5e-4", description = "Adam learning rate for the adapters (default: ${DEFAULT-VALUE}).")
     float loraLr;
 
     @Option(names = "--seed", defaultValue = "42", description = "Seed for samples, random importance and LoRA (default: ${DEFAULT-VALUE}).")

@@ -58,7 +58,7 @@ class LoraRecoveryTest {
         List<int[]> train = docs.subList(0, 60);
         List<int[]> heldOut = docs.subList(60, 80);
         LoraRecovery.Result r = LoraRecovery.recover(pruned.weights(), train,
-                new LoraRecovery.Options(20, 8, 16, 0f, 1e-2f, 2, 5), Device.cpu(), i -> { });
+                new LoraRecovery.Options(20, 8, 16, 0f, 3e-3f, 2, 5), Device.cpu(), i -> { });
         double before;
         double after;
         try (LlamaModel m = new LlamaModel(pruned.weights(), Device.cpu())) {
@@ -67,7 +67,7 @@ class LoraRecoveryTest {
         try (LlamaModel m = new LlamaModel(r.merged(), Device.cpu())) {
             after = new PerplexityEvaluator(m).evaluate(heldOut, i -> { }).perplexity();
         }
-        assertTrue(after < before * 0.98, "held-out perplexity " + before + " -> " + after);
+        assertTrue(after < before * 0.9, "held-out perplexity " + before + " -> " + after);
         assertTrue(r.lastLoss() < r.firstLoss(), r.firstLoss() + " -> " + r.lastLoss());
     }
 

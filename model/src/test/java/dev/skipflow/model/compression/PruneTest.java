@@ -20,9 +20,11 @@ import dev.skipflow.model.compression.prune.Importance;
 import dev.skipflow.model.compression.prune.PruneOptions;
 import dev.skipflow.model.compression.prune.PrunePlan;
 import dev.skipflow.model.compression.prune.Pruner;
+import dev.skipflow.model.bench.ThroughputBench;
 import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
+import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.flops.FlopCounter;
 import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.io.ModelLoader;
@@ -331,6 +333,31 @@ class PruneTest {
         Files.writeString(unrelated.resolve("notes.txt"), "keep me");
         e = assertThrows(IllegalArgumentException.class, () -> CheckpointOutput.requireWritable(unrelated, true));
         assertTrue(e.getMessage().contains("not a compressed checkpoint"), e.getMessage());
+    }
+
+    @Test
+    void evalAndBenchRunThePrunedModelSideBySideWithItsOriginal() {
+        ModelWeights w = dense();
+        Pruner.Result r = prune(w, options(0.2, Importance.L1));
+        List<int[]> docs = Documents.read(TestModels.shared().resolve("data/tinystories-valid-sample.txt"),
+                TestModels.tokenizer(), 64, 3);
+        try (LlamaModel original = new LlamaModel(w, Device.cpu()); LlamaModel pruned = new LlamaModel(r.weights(), Device.cpu())) {
+            var c = new PerplexityEvaluator(pruned).againstOriginal(original, docs, i -> { });
+            assertEquals(new PerplexityEvaluator(original).evaluate(docs, i -> { }).perplexity(), c.original().perplexity(),
+                    1e-9, "the original's pass is its own dense pass");
+            assertTrue(c.agreement() > 0.3 && c.agreement() < 1, "agreement " + c.agreement());
+            assertTrue(c.result().perplexity() > c.original().perplexity());
+            assertEquals(c.original().flops().savings().executedFlops(), c.result().flops().savings().denseFlops());
+            assertTrue(c.result().flops().savings().savedFraction() > 0.05);
+            assertTrue(c.medianSpeedup() > 0);
+            var bench = new ThroughputBench(pruned, new ThroughputBench.Options(new int[] {1, 4}, 4, 4, 16, 1, 1L, 0))
+                    .againstOriginal(original, msg -> { });
+            assertEquals(2, bench.decode().size());
+            assertEquals(16, bench.prefill().size());
+            for (var p : bench.decode()) {
+                assertTrue(p.tokensPerSecond() > 0 && p.originalTokensPerSecond() > 0 && p.speedup() > 0, p.toString());
+            }
+        }
     }
 
     @Test
