@@ -38,7 +38,8 @@ for mi, model in enumerate(models):
         for k in range(5):
             v = top * k / 4
             y = y0 + ph - ph * v / top
-            svg.append(f'<text x="{x0 - 5}" y="{y + 4}" text-anchor="end">{v:.0f}</text>')
+            label = f"{v:.0f}" if top > 50 else f"{v:.1f}"
+            svg.append(f'<text x="{x0 - 5}" y="{y + 4}" text-anchor="end">{label}</text>')
         slot = pw / len(kinds)
         for ki, kind in enumerate(kinds):
             for j, recovered in enumerate((False, True)):
