@@ -36,8 +36,8 @@ class ArchitectureTest {
             .that().resideInAnyPackage("dev.skipflow.model.decoder..", "dev.skipflow.model.nn..")
             .should().dependOnClassesThat().resideInAnyPackage("dev.skipflow.model.routing..", "dev.skipflow.model.exit..",
                     "dev.skipflow.model.training..", "dev.skipflow.model.eval..", "dev.skipflow.model.report..",
-                    "dev.skipflow.job..")
-            .because("one forward runs every configuration: routers, exit classifiers and what trains or measures them "
-                    + "plug into the decoder, which depends on none of them")
+                    "dev.skipflow.model.compression..", "dev.skipflow.job..")
+            .because("one forward runs every configuration: routers, exit classifiers, compression and what trains or "
+                    + "measures them plug into the decoder, which depends on none of them")
             .allowEmptyShould(true);
 }

@@ -30,7 +30,8 @@ public final class ModelPaths {
 
     /**
      * The tokenizer to use; when none is given or configured, one that sits beside the model
-     * ({@code tokenizer.json} in an HF folder, {@code tok512.bin}/{@code tokenizer.bin} next to a .bin).
+     * ({@code tokenizer.json} in an HF folder, {@code tok512.bin}/{@code tokenizer.bin} next to a .bin or inside a
+     * compressed checkpoint folder, which {@code prune} copies there).
      */
     public static Path tokenizer(Path explicit, Path model) {
         if (explicit != null) {
@@ -42,7 +43,9 @@ public final class ModelPaths {
         }
         List<Path> beside = new ArrayList<>();
         if (Files.isDirectory(model)) {
-            beside.add(model.resolve("tokenizer.json"));
+            beside.add(model.resolve("tokenizer.json")); // a Hugging Face folder's
+            beside.add(model.resolve("tok512.bin")); // a compressed checkpoint's copy of its original's
+            beside.add(model.resolve("tokenizer.bin"));
         } else if (model.getParent() != null) {
             beside.add(model.getParent().resolve("tok512.bin"));
             beside.add(model.getParent().resolve("tokenizer.bin"));

@@ -8,6 +8,7 @@ import dev.skipflow.job.local.EmbeddedKafkaBroker;
 import dev.skipflow.job.local.StreamBench;
 import dev.skipflow.job.options.ExitOptions;
 import dev.skipflow.job.options.ModelOptions;
+import dev.skipflow.job.options.OriginalOptions;
 import dev.skipflow.job.options.RoutingOptions;
 import dev.skipflow.model.spec.ModelSpec;
 import dev.skipflow.model.bench.BenchRunner;
@@ -53,6 +54,9 @@ public final class BenchCommand implements Callable<Integer> {
 
     @Mixin
     ExitOptions exitOptions = new ExitOptions();
+
+    @Mixin
+    OriginalOptions original = new OriginalOptions();
 
     @Option(names = "--text", paramLabel = "FILE",
             description = "With --exit: prompts for the side-by-side decode, the first --prompt-tokens tokens of each line "
@@ -119,10 +123,71 @@ public final class BenchCommand implements Callable<Integer> {
                 .tokensPerSecond();
     }
 
+    /** This model and its original in alternating rounds: decode per batch size and prefill, speed-ups paired. */
+    private int againstOriginal() throws Exception {
+        var options = new ThroughputBench.Options(batchSizes, steps, promptTokens, prefillTokens, rounds, 1234L,
+                warmupSeconds);
+        var originalWeights = original.weights(modelOptions, w -> System.err.println("bench: warning: " + w));
+        String originalName = original.source(modelOptions).describe();
+        ThroughputBench.Comparison cmp;
+        long params = modelOptions.weights().parameterCount();
+        long originalParams = originalWeights.parameterCount();
+        String device;
+        double flopsSaved;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
+                LlamaModel reference = new LlamaModel(originalWeights, modelOptions.device())) {
+            device = model.device().toString();
+            var f = model.flops();
+            int at = promptTokens + steps / 2; // a decoding token midway through a round
+            flopsSaved = 1 - (double) (f.allBlocks(at) + f.head()) / (f.denseAllBlocks(at) + f.denseHead());
+            cmp = new ThroughputBench(model, options).againstOriginal(reference, msg -> System.err.println("bench: " + msg));
+        }
+        if (json) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode o = m.createObjectNode();
+            o.put("model", modelOptions.describeModel());
+            o.put("original", originalName);
+            o.put("parameters", params);
+            o.put("originalParameters", originalParams);
+            o.put("decodeFlopsSavedPerToken", flopsSaved);
+            o.put("device", device);
+            o.put("cores", Runtime.getRuntime().availableProcessors());
+            o.put("steps", steps);
+            o.put("promptTokens", promptTokens);
+            o.put("rounds", rounds);
+            o.set("decode", m.valueToTree(cmp.decode()));
+            o.set("prefill", m.valueToTree(cmp.prefill()));
+            System.out.println(m.writerWithDefaultPrettyPrinter().writeValueAsString(o));
+        } else {
+            System.out.printf("%s (%,d parameters) vs its original %s (%,d), %.1f%% fewer parameters, %.1f%% of a decode "
+                            + "token's FLOPs saved; %s, %d cores%n", modelOptions.describeModel(), params, originalName,
+                    originalParams, 100.0 * (originalParams - params) / originalParams, 100 * flopsSaved, device,
+                    Runtime.getRuntime().availableProcessors());
+            System.out.printf("%-22s %16s %16s %9s%n", "", "original tok/s", "this tok/s", "speedup");
+            for (var p : cmp.decode()) {
+                System.out.printf("%-22s %,16.0f %,16.0f %8.3fx%n", "decode batch " + p.size(), p.originalTokensPerSecond(),
+                        p.tokensPerSecond(), p.speedup());
+            }
+            var p = cmp.prefill();
+            System.out.printf("%-22s %,16.0f %,16.0f %8.3fx%n", "prefill " + p.size() + " tokens",
+                    p.originalTokensPerSecond(), p.tokensPerSecond(), p.speedup());
+            System.out.printf("(medians of %d rounds alternating between the models; speedup = median of the paired "
+                    + "ratios; %d decode steps per round from %d-token prompts)%n", rounds, steps, promptTokens);
+        }
+        return 0;
+    }
+
     @Override
     public Integer call() throws Exception {
         if (rounds < 1 || steps < 1 || promptTokens < 1 || prefillTokens < 1) {
             throw new IllegalArgumentException("--rounds, --steps, --prompt-tokens and --prefill-tokens must be positive");
+        }
+        if (original.enabled()) {
+            if (routing.enabled() || exitOptions.enabled() || stream) {
+                throw new IllegalArgumentException("--original compares the two models' dense paths; drop --router/"
+                        + "--baseline, --exit and --stream");
+            }
+            return againstOriginal();
         }
         BenchRunner.Result measured;
         ModelSpec c;

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.options.ExitOptions;
 import dev.skipflow.job.options.ModelOptions;
+import dev.skipflow.job.options.OriginalOptions;
 import dev.skipflow.job.options.RoutingOptions;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.data.Documents;
@@ -13,6 +14,7 @@ import dev.skipflow.model.eval.ServingEvaluator;
 import dev.skipflow.model.eval.SkipOracle;
 import dev.skipflow.model.eval.Variants;
 import dev.skipflow.model.flops.Savings;
+import dev.skipflow.model.weights.ModelWeights;
 import dev.skipflow.model.routing.TokenRouter;
 import java.nio.file.Path;
 import java.util.List;
@@ -47,6 +49,9 @@ public final class EvalCommand implements Callable<Integer> {
 
     @Mixin
     ExitOptions exitOptions = new ExitOptions();
+
+    @Mixin
+    OriginalOptions original = new OriginalOptions();
 
     @Option(names = "--skip-oracle", description = "Instead of perplexity: skip one token-block at a time and report the "
             + "share whose skip leaves every position's top-1 unchanged, per block (slow: tokens x blocks passes per document).")
@@ -266,6 +271,58 @@ public final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** This model and its original side by side, document by document: quality, size, FLOPs and time. */
+    private int againstOriginal(List<int[]> docs) throws Exception {
+        PerplexityEvaluator.ModelComparison c;
+        ModelWeights originalWeights = original.weights(modelOptions, w -> System.err.println("eval: warning: " + w));
+        String originalName = original.source(modelOptions).describe();
+        long params = modelOptions.weights().parameterCount();
+        long originalParams = originalWeights.parameterCount();
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
+                LlamaModel reference = new LlamaModel(originalWeights, modelOptions.device());
+                ProgressBar bar = Progress.bar("eval vs original", docs.size())) {
+            c = new PerplexityEvaluator(model).againstOriginal(reference, docs, bar::stepTo);
+        }
+        PerplexityEvaluator.Result o = c.original();
+        PerplexityEvaluator.Result r = c.result();
+        Savings os = o.flops().savings();
+        Savings rs = r.flops().savings();
+        if (json) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode out = header(m, r);
+            out.put("perplexity", r.perplexity());
+            out.put("nll", r.nll());
+            out.put("parameters", params);
+            out.put("denseFlops", rs.denseFlops());
+            out.put("executedFlops", rs.executedFlops());
+            out.put("savedFraction", rs.savedFraction());
+            out.put("seconds", r.seconds());
+            out.put("agreement", c.agreement());
+            out.put("speedup", c.medianSpeedup());
+            ObjectNode on = out.putObject("original");
+            on.put("model", originalName);
+            on.put("perplexity", o.perplexity());
+            on.put("nll", o.nll());
+            on.put("parameters", originalParams);
+            on.put("executedFlops", os.executedFlops());
+            on.put("seconds", o.seconds());
+            System.out.println(m.writeValueAsString(out));
+        } else {
+            System.out.printf("%s on %s: %d documents, %d predicted tokens, side by side with its original%n",
+                    modelOptions.describeModel(), text, r.documents(), r.predictedTokens());
+            System.out.printf("%-10s %10s %12s %12s %14s %9s%n", "", "perplexity", "agreement", "parameters",
+                    "GFLOPs run", "seconds");
+            System.out.printf("%-10s %10.4f %12s %,12d %14.3f %9.2f   %s%n", "original", o.perplexity(), "-",
+                    originalParams, os.executedFlops() / 1e9, o.seconds(), originalName);
+            System.out.printf("%-10s %10.4f %11.2f%% %,12d %14.3f %9.2f   %s%n", "this", r.perplexity(),
+                    100 * c.agreement(), params, rs.executedFlops() / 1e9, r.seconds(), modelOptions.describeModel());
+            System.out.printf("parameters %.1f%% fewer, FLOPs %.1f%% saved (against the original dense model), "
+                            + "%.2fx faster (median over documents of original seconds / this model's)%n",
+                    100.0 * (originalParams - params) / originalParams, 100 * rs.savedFraction(), c.medianSpeedup());
+        }
+        return 0;
+    }
+
     /** What every JSON answer starts with: the model, the text, and how much of it the dense pass scored. */
     private ObjectNode header(ObjectMapper m, PerplexityEvaluator.Result dense) {
         ObjectNode o = m.createObjectNode();
@@ -300,6 +357,14 @@ public final class EvalCommand implements Callable<Integer> {
         if (protocol.equals("serving") && (decode || skipOracle || exitOracle)) {
             throw new IllegalArgumentException("--protocol serving already decodes the continuation; drop --decode, "
                     + "--skip-oracle and --exit-oracle");
+        }
+        if (original.enabled()) {
+            if (routing.enabled() || exitOptions.enabled() || decode || skipOracle || exitOracle
+                    || protocol.equals("serving")) {
+                throw new IllegalArgumentException("--original compares the two models' dense passes under the prefill "
+                        + "protocol; drop --router/--baseline, --exit, --decode, the oracles and --protocol serving");
+            }
+            return againstOriginal(docs);
         }
         if (protocol.equals("serving")) {
             return serving(docs);

@@ -44,6 +44,15 @@ public final class ThroughputBench {
     public record AdaptiveDecode(String adaptive, int batch, double denseTokensPerSecond, double adaptiveTokensPerSecond,
             double speedup, double savedFraction, double meanExitLayer, double earlyExitShare) {}
 
+    /**
+     * One point measured on two models in alternating rounds: tokens/s of each (medians) and the median of the
+     * paired ratios this model / the original.
+     */
+    public record PairedPoint(int size, double originalTokensPerSecond, double tokensPerSecond, double speedup) {}
+
+    /** This model against an original: decode at each batch size and prefill, rounds alternating. */
+    public record Comparison(List<PairedPoint> decode, PairedPoint prefill) {}
+
     private final LlamaModel model;
     private final Options options;
 
@@ -88,6 +97,70 @@ public final class ThroughputBench {
             double sec = median(times);
             return new Report(decode, new PrefillPoint(n, n / sec, sec * 1e3), null);
         }
+    }
+
+    /**
+     * This model (say, a compressed one) and {@code original} side by side: for each batch size and for prefill, a
+     * warm-up of both, one unmeasured round each, then {@code rounds} rounds alternating between them (the order
+     * flipping every round, so drift and warm-up favour neither); speed-up = median of the paired ratios.
+     */
+    public Comparison againstOriginal(LlamaModel original, Consumer<String> progress) {
+        if (original.spec().vocabSize() != model.spec().vocabSize()) {
+            throw new IllegalArgumentException("the original's vocabulary differs from this model's");
+        }
+        int context = Math.min(Math.min(model.spec().seqLen(), original.spec().seqLen()),
+                Math.max(options.promptTokens() + options.decodeSteps(), options.prefillTokens()));
+        int maxBatch = Arrays.stream(options.batchSizes()).max().orElse(1);
+        List<PairedPoint> decode = new ArrayList<>();
+        try (BatchEngine mine = BatchEngine.builder(model).maxBatch(maxBatch).context(context).stopTokens(NEVER).build();
+                BatchEngine theirs = BatchEngine.builder(original).maxBatch(maxBatch).context(context).stopTokens(NEVER)
+                        .build()) {
+            BatchEngine[] engines = {theirs, mine};
+            progress.accept("warm-up " + options.warmupSeconds() + " s, both models");
+            int n = Math.min(options.prefillTokens(), context);
+            long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
+            do {
+                for (BatchEngine e : engines) {
+                    decodeRound(e, maxBatch, Math.min(32, options.decodeSteps()));
+                    decodeRound(e, 1, Math.min(32, options.decodeSteps()));
+                    prefillOnce(e, n);
+                }
+            } while (System.nanoTime() < warmupEnd);
+            for (int b : options.batchSizes()) {
+                progress.accept("decode batch " + b + ", original and this model alternating");
+                double[][] tps = new double[2][options.rounds()];
+                for (BatchEngine e : engines) {
+                    decodeRound(e, b, options.decodeSteps());
+                }
+                for (int r = 0; r < options.rounds(); r++) {
+                    for (int k = 0; k < 2; k++) {
+                        int side = r % 2 == 0 ? k : 1 - k;
+                        tps[side][r] = decodeRound(engines[side], b, options.decodeSteps())[0];
+                    }
+                }
+                decode.add(paired(b, tps[0], tps[1]));
+            }
+            progress.accept("prefill " + n + " tokens, original and this model alternating");
+            double[][] tps = new double[2][options.rounds()];
+            for (BatchEngine e : engines) {
+                prefillOnce(e, n);
+            }
+            for (int r = 0; r < options.rounds(); r++) {
+                for (int k = 0; k < 2; k++) {
+                    int side = r % 2 == 0 ? k : 1 - k;
+                    tps[side][r] = n / prefillOnce(engines[side], n);
+                }
+            }
+            return new Comparison(decode, paired(n, tps[0], tps[1]));
+        }
+    }
+
+    private static PairedPoint paired(int size, double[] original, double[] mine) {
+        double[] ratio = new double[original.length];
+        for (int i = 0; i < ratio.length; i++) {
+            ratio[i] = mine[i] / original[i];
+        }
+        return new PairedPoint(size, median(original), median(mine), median(ratio));
     }
 
     /** Prefill of one {@code prefillTokens} prompt, dense and routed in alternating rounds after a warm-up. */

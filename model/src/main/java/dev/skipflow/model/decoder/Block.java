@@ -1,6 +1,7 @@
 package dev.skipflow.model.decoder;
 
 import ai.djl.ndarray.NDArray;
+import dev.skipflow.model.nn.Linear;
 import dev.skipflow.model.nn.Mlp;
 import dev.skipflow.model.nn.Tensors;
 import java.util.function.Consumer;
@@ -44,6 +45,16 @@ public final class Block {
 
     Attention attention() {
         return attention;
+    }
+
+    /** q|k|v of the block's attention ({@code [dim] -> [q | k | v]}), its norm and the attention scale folded in. */
+    public Linear qkv() {
+        return attention.qkv();
+    }
+
+    /** The attention's output map {@code [q] -> [dim]}. */
+    public Linear wo() {
+        return attention.wo();
     }
 
     public Mlp mlp() {

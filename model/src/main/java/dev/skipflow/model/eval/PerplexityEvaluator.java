@@ -128,6 +128,48 @@ public final class PerplexityEvaluator {
     }
 
     /**
+     * This model (say, a compressed one) and {@code original} over the same documents, document by document: both
+     * perplexities and FLOP accounts, agreement = share of predicted positions whose top-1 here equals the
+     * original's, medianSpeedup = median over documents of the original's seconds / this model's.
+     */
+    public record ModelComparison(Result original, Result result, double agreement, double medianSpeedup) {}
+
+    /** Both models' dense passes, alternating per document after one untimed warm-up pass each. */
+    public ModelComparison againstOriginal(LlamaModel original, List<int[]> docs, IntConsumer progress) {
+        if (original.spec().vocabSize() != model.spec().vocabSize()) {
+            throw new IllegalArgumentException("the original has a vocabulary of " + original.spec().vocabSize()
+                    + ", this model " + model.spec().vocabSize() + ": not the same tokens");
+        }
+        int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
+        PerplexityEvaluator other = new PerplexityEvaluator(original);
+        Pass mine = new Pass();
+        Pass theirs = other.new Pass();
+        long agree = 0;
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()));
+                KvCache originalCache = new KvCache(original, 1, Math.min(maxLen, original.spec().seqLen()))) {
+            docs.stream().filter(d -> d.length >= 2 && d.length <= cache.context()).findFirst().ifPresent(doc -> {
+                other.new Pass().add(doc, originalCache, null, null);
+                new Pass().add(doc, cache, null, null);
+            });
+            int done = 0;
+            for (int[] doc : docs) {
+                requireFits(doc, cache);
+                if (doc.length >= 2) {
+                    int[] reference = theirs.add(doc, originalCache, null, null);
+                    int[] top = mine.add(doc, cache, null, null);
+                    for (int t = 0; t + 1 < doc.length; t++) {
+                        agree += reference[t] == top[t] ? 1 : 0;
+                    }
+                }
+                progress.accept(++done);
+            }
+        }
+        Result o = theirs.result(docs.size());
+        return new ModelComparison(o, mine.result(docs.size()), agree / (double) Math.max(1, o.predictedTokens()),
+                medianRatio(theirs.perDocument, mine.perDocument));
+    }
+
+    /**
      * Dense and routed, scoring every position as a decode step: the document's tokens go in one at a time, as
      * the job generates (teacher-forced), so a router's decode decisions are what is measured. Slower than
      * {@link #compare}: one forward per token.

@@ -223,6 +223,20 @@ public final class CompressedCheckpoint {
         }
     }
 
+    /** What the manifest says was done, without reading tensors. */
+    public static Provenance readProvenance(Path dir) {
+        return provenance(manifest(dir));
+    }
+
+    private static Provenance provenance(JsonNode root) {
+        JsonNode o = root.path("original");
+        List<Step> steps = new ArrayList<>();
+        for (JsonNode s : root.path("steps")) {
+            steps.add(new Step(s.path("method").asText(), JSON.convertValue(s.path("settings"), LinkedHashMap.class)));
+        }
+        return new Provenance(o.path("fingerprint").asText(), o.path("source").asText(), steps);
+    }
+
     public static Loaded read(Path dir) {
         JsonNode root = manifest(dir);
         ModelSpec spec = spec(dir.resolve(MANIFEST), root);
@@ -272,14 +286,8 @@ public final class CompressedCheckpoint {
         float[] norm = t.get("norm.weight", "the final norm", d);
         float[] cls = spec.sharedClassifier() ? emb : t.get("output.weight", "the LM head", spec.vocabSize(), d);
         t.requireAllRead();
-        JsonNode o = root.path("original");
-        List<Step> steps = new ArrayList<>();
-        for (JsonNode s : root.path("steps")) {
-            steps.add(new Step(s.path("method").asText(), JSON.convertValue(s.path("settings"), LinkedHashMap.class)));
-        }
         try {
-            return new Loaded(new ModelWeights(spec, emb, weights, norm, cls, dir.toString()),
-                    new Provenance(o.path("fingerprint").asText(), o.path("source").asText(), steps));
+            return new Loaded(new ModelWeights(spec, emb, weights, norm, cls, dir.toString()), provenance(root));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(dir, e.getMessage());
         }

@@ -23,6 +23,14 @@ public final class DenseLinear implements Linear {
         return new DenseLinear(Tensors.transposed(manager, rowMajor, out, in), bias == null ? null : manager.create(bias));
     }
 
+    /**
+     * The device matrix, transposed ({@code [in, out]}): what trainers take gradients on (a row of it is an input
+     * column of W, a column of it an output row).
+     */
+    public NDArray weightT() {
+        return weightT;
+    }
+
     @Override
     public int in() {
         return in;

@@ -37,6 +37,15 @@ public final class GatedMlp implements Mlp {
         return down.forward(y);
     }
 
+    /** gate|up as one map ({@code [dim] -> [gate | up]}), the MLP's norm weight folded in. */
+    public Linear gateUp() {
+        return gateUp;
+    }
+
+    public Linear down() {
+        return down;
+    }
+
     @Override
     public int hidden() {
         return hidden;

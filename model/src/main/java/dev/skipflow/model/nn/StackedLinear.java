@@ -26,6 +26,11 @@ public final class StackedLinear implements Linear {
         this.out = o;
     }
 
+    /** The maps side by side, in output order. */
+    public List<Linear> parts() {
+        return parts;
+    }
+
     @Override
     public int in() {
         return parts.get(0).in();

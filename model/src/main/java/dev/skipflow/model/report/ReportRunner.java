@@ -162,8 +162,10 @@ public final class ReportRunner {
                     var side = eval.compareAll(d, variants, i -> phase.accept(offset + i));
                     done += d.size();
                     var dense = side.dense();
-                    points.add(new ReportPoint(name, "dense", "dense", 0, dense.perplexity(), dense.perplexity(), 1, 0, 0,
-                            dense.seconds(), dense.seconds(), 1, dense.tokensPerSecond()));
+                    // a compressed model's own dense path already saves what compression removed from the original
+                    points.add(new ReportPoint(name, "dense", "dense", 0, dense.perplexity(), dense.perplexity(), 1,
+                            dense.flops().savings().savedFraction(), 0, dense.seconds(), dense.seconds(), 1,
+                            dense.tokensPerSecond()));
                     for (int i = 0; i < configs.size(); i++) {
                         Config c = configs.get(i);
                         var v = side.variants().get(i);
