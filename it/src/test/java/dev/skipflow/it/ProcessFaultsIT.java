@@ -53,9 +53,10 @@ class ProcessFaultsIT {
         try {
             Topics.create(bootstrap, 2, "prompts-" + suffix, "completions-" + suffix, "prompts.dlq-" + suffix,
                     "metrics-" + suffix);
+            int web = ChildProcess.freePort();
             List<String> args = ChildProcess.jobArgs(bootstrap, suffix);
             args.addAll(List.of("--checkpoint-dir", work.resolve("checkpoints").toString(), "--web-ui-port",
-                    String.valueOf(ChildProcess.freePort())));
+                    String.valueOf(web)));
             job = startJob("job", work, args);
             int killAt = (int) (scenario.expected() * (0.25 + 0.45 * random.nextDouble()));
             long downMs = 1000 + random.nextInt(3000);
@@ -63,7 +64,8 @@ class ProcessFaultsIT {
                     SEED, killAt, scenario.expected(), downMs);
             CompletableFuture<Void> sending = sendInBackground(scenario, bootstrap, "prompts-" + suffix);
             List<AnswerCollector.Answer> answers = Collections.synchronizedList(new ArrayList<>());
-            try (AnswerCollector reader = new AnswerCollector(bootstrap, "completions-" + suffix, "prompts.dlq-" + suffix)) {
+            try (JobStats stats = new JobStats(web);
+                    AnswerCollector reader = new AnswerCollector(bootstrap, "completions-" + suffix, "prompts.dlq-" + suffix)) {
                 collect(reader, answers, killAt, Duration.ofMinutes(3));
                 broker.kill();
                 System.err.printf("ProcessFaultsIT broker: killed -9 at %d answers%n", answers.size());
@@ -71,6 +73,7 @@ class ProcessFaultsIT {
                 broker = startBroker("broker", work, port);
                 collect(reader, answers, scenario.expected(), Duration.ofMinutes(4));
                 quiet(reader, answers, Duration.ofSeconds(5));
+                System.err.printf("ProcessFaultsIT broker: %s%n", stats.describe(answers));
             }
             sending.get();
             assertTrue(job.isAlive(), "the job process outlived the broker restart");
@@ -96,16 +99,18 @@ class ProcessFaultsIT {
         try {
             Topics.create(bootstrap, 2, "prompts-" + suffix, "completions-" + suffix, "prompts.dlq-" + suffix,
                     "metrics-" + suffix);
+            int web = ChildProcess.freePort();
             List<String> args = ChildProcess.jobArgs(bootstrap, suffix);
             args.addAll(List.of("--checkpoint-dir", work.resolve("checkpoints").toString(), "--web-ui-port",
-                    String.valueOf(ChildProcess.freePort())));
+                    String.valueOf(web)));
             job = startJob("job", work, args);
             int killAt = (int) (scenario.expected() * (from + (to - from) * random.nextDouble()));
             System.err.printf("ProcessFaultsIT %s: seed %d, killing the job after %d of %d answers%n", which, SEED,
                     killAt, scenario.expected());
             CompletableFuture<Void> sending = sendInBackground(scenario, bootstrap, "prompts-" + suffix);
             List<AnswerCollector.Answer> answers = Collections.synchronizedList(new ArrayList<>());
-            try (AnswerCollector reader = new AnswerCollector(bootstrap, "completions-" + suffix, "prompts.dlq-" + suffix)) {
+            try (JobStats stats = new JobStats(web);
+                    AnswerCollector reader = new AnswerCollector(bootstrap, "completions-" + suffix, "prompts.dlq-" + suffix)) {
                 collect(reader, answers, killAt, Duration.ofMinutes(3));
                 job.kill();
                 System.err.printf("ProcessFaultsIT %s: killed -9 at %d answers%n", which, answers.size());
@@ -113,6 +118,8 @@ class ProcessFaultsIT {
                 job.awaitLine("resuming from .*chk-\\d+", Duration.ofSeconds(60));
                 collect(reader, answers, scenario.expected(), Duration.ofMinutes(4));
                 quiet(reader, answers, Duration.ofSeconds(5));
+                System.err.printf("ProcessFaultsIT %s: %s (the heap sampled across both job processes)%n", which,
+                        stats.describe(answers));
             }
             sending.get();
             StreamingScenario.Tally t = verify(scenario, answers, suffix, which);

@@ -67,6 +67,7 @@ class SecuredKafkaIT {
             args.addAll(List.of("--kafka-config", right.toString(), "--kafka-property", "client.id=skipflow-sasl-it",
                     "--web-ui-port", String.valueOf(web)));
             try (ChildProcess job = ProcessFaultsIT.startJob("job-sasl", work, jvm, args);
+                    JobStats stats = new JobStats(web);
                     AnswerCollector reader = new AnswerCollector(broker.bootstrapServers(), "completions-" + suffix,
                             "prompts.dlq-" + suffix)) {
                 scenario.send(broker.bootstrapServers(), "prompts-" + suffix);
@@ -75,7 +76,7 @@ class SecuredKafkaIT {
                 StreamingScenario.Tally t = scenario.verify(answers, "prompts-" + suffix, "completions-" + suffix,
                         "prompts.dlq-" + suffix, null);
                 System.err.printf("SecuredKafkaIT: SASL_PLAINTEXT/PLAIN, %d records in, %d completions and %d dead letters "
-                        + "out, exactly once%n", t.records(), t.completions(), t.deadLetters());
+                        + "out, exactly once; %s%n", t.records(), t.completions(), t.deadLetters(), stats.describe(answers));
                 String shown = restPages(web);
                 assertFalse(shown.contains(password), "the password is shown by the REST API / web UI");
                 String out = job.output();
