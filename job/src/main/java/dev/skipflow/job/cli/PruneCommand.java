@@ -68,6 +68,12 @@ public final class PruneCommand implements Callable<Integer> {
                     + "to the nearest (default: ${DEFAULT-VALUE}).")
     int roundTo;
 
+    @Option(names = "--global",
+            description = "Rank KV groups, and MLP channels, across all pruned blocks (LLM-Pruner's global threshold): "
+                    + "together they lose --ratio, each block what its scores say, at least one chunk of --round-to "
+                    + "kept per block. Default: every pruned block loses --ratio.")
+    boolean global;
+
     @Option(names = "--iterative-steps", defaultValue = "1",
             description = "Prune in N steps of ratio/N, re-estimating importance before each (default: ${DEFAULT-VALUE}, one shot).")
     int iterativeSteps;
@@ -118,7 +124,7 @@ public final class PruneCommand implements Callable<Integer> {
         int[] range = blocks == null ? null : PruneOptions.parseRange(blocks, layers);
         PruneOptions o = new PruneOptions(ratio, Importance.parse(importance), Aggregation.parse(aggregation),
                 range == null ? null : range[0], range == null ? null : range[1], samples, sampleLength, roundTo,
-                iterativeSteps, seed, lora);
+                iterativeSteps, seed, lora, global);
         if (recoverMaxLen < 2) {
             throw new IllegalArgumentException("--recover-max-len must be at least 2, got " + recoverMaxLen);
         }

@@ -78,7 +78,7 @@ class PruneTest {
 
     static PruneOptions options(double ratio, Importance importance) {
         return new PruneOptions(ratio, importance, Aggregation.SUM, null, null, 4, 64, 8, 1, 42,
-                new LoraRecovery.Options(0, 8, 16, 0.05f, 1e-3f, 2, 42));
+                new LoraRecovery.Options(0, 8, 16, 0.05f, 1e-3f, 2, 42), false);
     }
 
     static Pruner.Result prune(ModelWeights w, PruneOptions o) {
@@ -172,11 +172,66 @@ class PruneTest {
         }
     }
 
+    /**
+     * A global threshold keeps the uniform plan's totals of KV groups and channels but moves them to the blocks whose
+     * scores are higher, in chunks of the rounding, never below one chunk per block.
+     */
+    @Test
+    void aGlobalThresholdMovesWidthToTheBlocksThatScoreHigher() {
+        ModelSpec spec = dense().spec();
+        List<Integer> layers = List.of(1, 2, 3);
+        PrunePlan uniform = PrunePlan.of(spec, layers, 0.2, 8);
+        // block 1 scores everything high, block 3 low, block 2 in between
+        List<double[]> groups = new ArrayList<>();
+        List<double[]> channels = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            double[] g = new double[4];
+            double[] c = new double[172];
+            for (int k = 0; k < g.length; k++) {
+                g[k] = (3 - i) * 10 + k;
+            }
+            for (int k = 0; k < c.length; k++) {
+                c[k] = (3 - i) * 1000 + k;
+            }
+            groups.add(g);
+            channels.add(c);
+        }
+        PrunePlan global = PrunePlan.global(spec, layers, 0.2, 8, groups, channels);
+        int kv = 0;
+        int ch = 0;
+        for (PrunePlan.Block b : global.blocks()) {
+            kv += b.keptKvHeads();
+            ch += b.keptChannels();
+            assertTrue(b.keptKvHeads() >= 1 && b.keptChannels() >= 8, b.toString());
+            assertTrue(b.keptChannels() == b.channels() || b.keptChannels() % 8 == 0, b.toString());
+        }
+        assertEquals(uniform.blocks().stream().mapToInt(PrunePlan.Block::keptKvHeads).sum(), kv);
+        assertEquals(uniform.blocks().stream().mapToInt(PrunePlan.Block::keptChannels).sum(), ch, 8);
+        assertEquals(4, global.blocks().get(0).keptKvHeads(), "the best block keeps every head");
+        assertEquals(172, global.blocks().get(0).keptChannels(), "and every channel");
+        assertTrue(global.blocks().get(2).keptChannels() < uniform.blocks().get(2).keptChannels(), "the worst loses more");
+        assertEquals(uniform.removedShare(), global.removedShare(), 0.02);
+
+        // and through the pruner, on real gradients: the same totals, a checkpoint that runs
+        PruneOptions o = options(0.2, Importance.ELEMENT1);
+        PruneOptions g = new PruneOptions(0.2, Importance.ELEMENT1, Aggregation.SUM, null, null, 4, 64, 8, 1, 42,
+                o.recovery(), true);
+        Pruner.Result r = prune(dense(), g);
+        assertEquals(prune(dense(), o).plan().removedShare(), r.plan().removedShare(), 0.02);
+        for (PrunePlan.Block b : r.plan().blocks()) {
+            assertEquals(b.keptChannels(), r.weights().spec().block(b.layer()).mlpHidden(), "the plan is what was kept");
+        }
+        try (LlamaModel m = new LlamaModel(r.weights(), Device.cpu())) {
+            double ppl = new PerplexityEvaluator(m).evaluate(calibration().subList(0, 8), i -> { }).perplexity();
+            assertTrue(Double.isFinite(ppl) && ppl < 100, "ppl " + ppl);
+        }
+    }
+
     @Test
     void iterativeStepsEndAtTheOneShotWidths() {
         ModelWeights w = dense();
         PruneOptions once = options(0.3, Importance.L1);
-        PruneOptions twice = new PruneOptions(0.3, Importance.L1, Aggregation.MAX, 1, 3, 4, 64, 8, 2, 42, once.recovery());
+        PruneOptions twice = new PruneOptions(0.3, Importance.L1, Aggregation.MAX, 1, 3, 4, 64, 8, 2, 42, once.recovery(), false);
         assertEquals(prune(w, once).weights().spec(), prune(w, twice).weights().spec());
     }
 

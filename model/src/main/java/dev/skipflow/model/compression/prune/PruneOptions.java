@@ -13,10 +13,12 @@ import dev.skipflow.model.compression.LoraRecovery;
  * @param roundTo kept MLP widths (and query widths) are multiples of this
  * @param iterativeSteps prune in this many steps, importance re-estimated before each (1 = one shot)
  * @param recovery LoRA recovery after pruning; {@code steps() == 0} for none
+ * @param global rank KV groups, and MLP channels, across all pruned blocks instead of within each
+ *     ({@link PrunePlan#global}); the pruned blocks together lose {@code ratio}, each block what its scores say
  */
 public record PruneOptions(double ratio, Importance importance, Aggregation aggregation, Integer firstBlock,
         Integer lastBlock, int samples, int sampleLength, int roundTo, int iterativeSteps, long seed,
-        LoraRecovery.Options recovery) {
+        LoraRecovery.Options recovery, boolean global) {
 
     public PruneOptions {
         PrunePlan.requireRatio(ratio);

@@ -76,6 +76,105 @@ public record PrunePlan(double ratio, int roundTo, List<Block> blocks) {
         return new PrunePlan(ratio, roundTo, out);
     }
 
+    /**
+     * LLM-Pruner's global threshold (its {@code --global_pruning}), per kind: the pruned blocks together keep as many
+     * KV groups and as many MLP channels as {@link #of} would, but which block keeps how many follows the scores,
+     * ranked across blocks. Widths stay multiples of the same rounding: each block's groups and channels, best
+     * first, are cut into chunks of that multiple, and the chunks with the highest mean score are kept, at least one
+     * per block, so no block is left without a head or a channel. Scores are compared as they are, unnormalized,
+     * as in the paper.
+     *
+     * @param groupScores per pruned block (in {@code layers} order), a score per KV group, higher = more important
+     * @param channelScores per pruned block, a score per MLP channel
+     */
+    public static PrunePlan global(ModelSpec spec, List<Integer> layers, double ratio, int roundTo,
+            List<double[]> groupScores, List<double[]> channelScores) {
+        PrunePlan uniform = of(spec, layers, ratio, roundTo);
+        int hd = spec.headSize();
+        int n = layers.size();
+        int[] groupStep = new int[n];
+        int[] channelStep = new int[n];
+        int keptGroups = 0;
+        int keptChannels = 0;
+        for (int i = 0; i < n; i++) {
+            BlockSpec b = spec.block(layers.get(i));
+            int step = stepOfGroups(b.heads() / b.kvHeads() * hd, roundTo);
+            groupStep[i] = step > b.kvHeads() ? b.kvHeads() : step;
+            channelStep[i] = b.mlpHidden() <= roundTo ? 1 : roundTo;
+            keptGroups += uniform.blocks().get(i).keptKvHeads();
+            keptChannels += uniform.blocks().get(i).keptChannels();
+        }
+        int[] kv = keepByChunks(groupScores, groupStep, keptGroups);
+        int[] ch = keepByChunks(channelScores, channelStep, keptChannels);
+        return ofWidths(spec, layers, ratio, roundTo, kv, ch);
+    }
+
+    /** The plan that keeps {@code kv[i]} KV groups and {@code channels[i]} MLP channels of block {@code layers[i]}. */
+    static PrunePlan ofWidths(ModelSpec spec, List<Integer> layers, double ratio, int roundTo, int[] kv, int[] channels) {
+        int hd = spec.headSize();
+        long dim = spec.dim();
+        List<Block> out = new ArrayList<>();
+        for (int i = 0; i < layers.size(); i++) {
+            int l = layers.get(i);
+            BlockSpec b = spec.block(l);
+            int rep = b.heads() / b.kvHeads();
+            long perGroup = 2L * rep * hd * dim + 2L * hd * dim + (spec.qkvBias() ? (long) rep * hd + 2L * hd : 0);
+            long total = blockParameters(spec, b);
+            long fixed = total - perGroup * b.kvHeads() - 3 * dim * b.mlpHidden();
+            out.add(new Block(l, b.kvHeads(), kv[i], b.heads(), kv[i] * rep, b.mlpHidden(), channels[i], total,
+                    fixed + perGroup * kv[i] + 3 * dim * channels[i]));
+        }
+        return new PrunePlan(ratio, roundTo, out);
+    }
+
+    /**
+     * Per block, how many units to keep: every block's units sorted best first and cut into chunks of its step (the
+     * last chunk may be shorter), the first chunk of each block always kept, then the remaining chunks by mean score,
+     * best first, while the total stays within {@code target} (a chunk that would overshoot is kept only if that
+     * lands closer to it).
+     */
+    static int[] keepByChunks(List<double[]> scores, int[] step, int target) {
+        int n = scores.size();
+        int[] kept = new int[n];
+        List<double[]> chunks = new ArrayList<>(); // {block, size, mean score}
+        int total = 0;
+        for (int i = 0; i < n; i++) {
+            double[] s = scores.get(i).clone();
+            java.util.Arrays.sort(s);
+            int units = s.length;
+            for (int start = 0; start < units; start += step[i]) {
+                int size = Math.min(step[i], units - start);
+                double sum = 0;
+                for (int k = 0; k < size; k++) {
+                    sum += s[units - 1 - start - k];
+                }
+                if (start == 0) {
+                    kept[i] = size;
+                    total += size;
+                } else {
+                    chunks.add(new double[] {i, size, sum / size, start});
+                }
+            }
+        }
+        // best mean first; within a block chunks come in order (their means never rise), ties by position
+        chunks.sort((a, b) -> a[2] != b[2] ? Double.compare(b[2], a[2]) : Double.compare(a[3], b[3]));
+        boolean[] closed = new boolean[n]; // a block whose chunk was passed over keeps no later (worse) one
+        for (double[] c : chunks) {
+            int size = (int) c[1];
+            int block = (int) c[0];
+            if (total >= target) {
+                break;
+            }
+            if (closed[block] || (total + size > target && total + size - target > target - total)) {
+                closed[block] = true;
+                continue;
+            }
+            kept[block] += size;
+            total += size;
+        }
+        return kept;
+    }
+
     static void requireRatio(double ratio) {
         if (!(ratio > 0 && ratio < 1)) {
             throw new IllegalArgumentException("--ratio must be in (0, 1) (the share of the pruned blocks' parameters to "

@@ -71,14 +71,29 @@ public final class Pruner {
                 sampleWork * o.iterativeSteps())) {
             for (int s = 1; s <= o.iterativeSteps(); s++) {
                 double r = o.ratio() * s / o.iterativeSteps();
-                PrunePlan stepPlan = s == o.iterativeSteps() ? plan : PrunePlan.of(spec, layers, r, o.roundTo());
                 int offset = (s - 1) * sampleWork;
                 phase.status("step " + s + " of " + o.iterativeSteps() + ", ratio " + String.format("%.3f", r));
                 List<GroupImportance.BlockScores> scores = GroupImportance.estimate(current, layers, o.importance(),
                         o.aggregation(), samples, device, o.seed() + s, done -> phase.accept(offset + done));
                 phase.accept(s * sampleWork);
+                // a global plan is of the original blocks; scores of a block already cut are spread back over
+                // its original width by the (zero) scores of what is gone, so widths never grow
+                PrunePlan stepPlan = o.global() ? globalPlan(spec, layers, r, o.roundTo(), scores, keptKv, keptChannels)
+                        : s == o.iterativeSteps() ? plan : PrunePlan.of(spec, layers, r, o.roundTo());
+                if (s == o.iterativeSteps()) {
+                    plan = stepPlan;
+                }
                 current = prune(current, scores, stepPlan, keptKv, keptChannels);
             }
+        }
+        if (o.global()) { // what each block kept in the end (a step never widens a block)
+            int[] kv = new int[layers.size()];
+            int[] ch = new int[layers.size()];
+            for (int i = 0; i < layers.size(); i++) {
+                kv[i] = keptKv.get(layers.get(i)).length;
+                ch[i] = keptChannels.get(layers.get(i)).length;
+            }
+            plan = PrunePlan.ofWidths(spec, layers, o.ratio(), o.roundTo(), kv, ch);
         }
         LoraRecovery.Result recovery = null;
         if (o.recovery().steps() > 0) {
@@ -93,6 +108,33 @@ public final class Pruner {
         }
         return new Result(current, plan, kept, recovery, step(o, range, plan, kept, recovery, input, current,
                 extraSettings));
+    }
+
+    /** The global plan for one step, from the current blocks' scores placed at their original indices. */
+    private static PrunePlan globalPlan(ModelSpec original, List<Integer> layers, double ratio, int roundTo,
+            List<GroupImportance.BlockScores> scores, Map<Integer, int[]> keptKv, Map<Integer, int[]> keptChannels) {
+        List<double[]> groups = new ArrayList<>();
+        List<double[]> channels = new ArrayList<>();
+        for (GroupImportance.BlockScores sc : scores) {
+            BlockSpec b = original.block(sc.layer());
+            groups.add(spread(sc.groups(), keptKv.get(sc.layer()), b.kvHeads()));
+            channels.add(spread(sc.channels(), keptChannels.get(sc.layer()), b.mlpHidden()));
+        }
+        return PrunePlan.global(original, layers, ratio, roundTo, groups, channels);
+    }
+
+    /** Current scores at their original indices; what was removed scores below everything that remains. */
+    private static double[] spread(double[] current, int[] originalIndex, int width) {
+        double min = Double.POSITIVE_INFINITY;
+        for (double v : current) {
+            min = Math.min(min, v);
+        }
+        double[] out = new double[width];
+        java.util.Arrays.fill(out, min - 1 - Math.abs(min));
+        for (int i = 0; i < current.length; i++) {
+            out[originalIndex[i]] = current[i];
+        }
+        return out;
     }
 
     /** One pruning step: each block down to the plan's widths (never wider than it already is). */
@@ -147,6 +189,7 @@ public final class Pruner {
         s.put("sampleLength", o.sampleLength());
         s.put("roundTo", o.roundTo());
         s.put("iterativeSteps", o.iterativeSteps());
+        s.put("global", o.global());
         s.put("seed", o.seed());
         s.putAll(extra);
         Map<String, Object> lora = new LinkedHashMap<>();
