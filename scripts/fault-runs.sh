@@ -3,7 +3,8 @@
 # overload, SASL, requests that break the engine) run RUNS times in a row (default 3), each pass a fresh Maven run of
 # the it module; prints each pass's verdict, time and per-scenario summary lines (docs/PERFORMANCE.md, "Faults").
 # Usage: scripts/fault-runs.sh   Env: RUNS (default 3), OVERLOAD_SECONDS (default 20 as in CI; 120 for the issue's
-# 2-minute burst), OUT (logs, default target/fault-runs). Upstream modules must be installed (mvn -DskipTests install).
+# 2-minute burst), OUT (logs, default target/fault-runs). Each pass builds the upstream modules from this checkout
+# (their unit tests skipped) and holds /tmp/skipflow-mvn.lock, so no other build shares the machine meanwhile.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-3}
@@ -14,7 +15,8 @@ passed=0
 for i in $(seq 1 "$RUNS"); do
   log="$OUT/pass-$i.log"
   start=$SECONDS
-  mvn -B -o -Dstyle.color=never -pl it verify -Dit.test='ProcessFaultsIT,OverloadIT,SecuredKafkaIT,RequestFaultsIT' \
+  flock /tmp/skipflow-mvn.lock mvn -B -o -Dstyle.color=never -pl it -am verify -Dtest=NONE \
+    -Dsurefire.failIfNoSpecifiedTests=false -Dit.test='ProcessFaultsIT,OverloadIT,SecuredKafkaIT,RequestFaultsIT' \
     -Dfailsafe.failIfNoSpecifiedTests=false -Dskipflow.overload.seconds="$OVERLOAD_SECONDS" > "$log" 2>&1
   rc=$?
   [[ $rc == 0 ]] && passed=$((passed + 1))

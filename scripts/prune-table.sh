@@ -6,7 +6,7 @@
 # and, with several seeds, the range.
 # Usage: scripts/prune-table.sh [MODEL.bin ...]   (default: stories260K and stories-deep16 from ../shared/models)
 # Env: STEPS (LoRA steps, default 500), SEEDS (default "1 2 3"), KINDS (default: all six), AGGREGATIONS (default
-# "mean max prod last"; empty for none), OUT (checkpoints, default target/prune-table), SKIPFLOW (the CLI to run).
+# "mean max prod last"; empty for none), PRUNE_ARGS (more prune options for every row), OUT (checkpoints, default target/prune-table), SKIPFLOW (the CLI to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/prune-table}
@@ -15,6 +15,7 @@ SEEDS=${SEEDS:-1 2 3}
 KINDS=${KINDS:-element1 element2 vector l1 l2 random}
 AGGREGATIONS=${AGGREGATIONS-mean max prod last}
 SKIPFLOW=${SKIPFLOW:-./skipflow}
+PRUNE_ARGS=${PRUNE_ARGS:-}
 # one PyTorch thread: these models are tiny and per-op overhead bound; results are the same, runs several times faster
 export SKIPFLOW_JAVA_OPTS=${SKIPFLOW_JAVA_OPTS:--Dai.djl.pytorch.num_threads=1}
 VALID=../shared/data/tinystories-valid-sample.txt
@@ -39,7 +40,7 @@ row() { # model name importance aggregation steps
   for seed in $SEEDS; do
     dir="$OUT/$2-$3-$4-$5-s$seed"
     "$SKIPFLOW" prune --model "$1" --ratio 0.2 --importance "$3" --aggregation "$4" --recover-steps "$5" --seed "$seed" \
-      --out "$dir" --force > "$dir.log" 2>&1
+      $PRUNE_ARGS --out "$dir" --force > "$dir.log" 2>&1
     valid+=("$(ppl "$dir" $VALID)")
     wiki+=("$(ppl "$dir" $WIKI 200)")
   done
