@@ -68,7 +68,7 @@ public final class LowrankCommand implements Callable<Integer> {
     @Option(names = "--docs-per-step", defaultValue = "4", description = "Samples per step (default: ${DEFAULT-VALUE}).")
     int docsPerStep;
 
-    @Option(names = "--budget-weight", defaultValue = "1", paramLabel = "W",
+    @Option(names = "--budget-weight", defaultValue = "10", paramLabel = "W",
             description = "Weight of (soft parameters / budget - 1)^2 beside the KL term (default: ${DEFAULT-VALUE}).")
     double budgetWeight;
 
@@ -92,7 +92,7 @@ public final class LowrankCommand implements Callable<Integer> {
                     + "differentiable hard threshold (default: ${DEFAULT-VALUE}).")
     String operator;
 
-    @Option(names = "--values", defaultValue = "soft", paramLabel = "soft|hard",
+    @Option(names = "--values", defaultValue = "hard", paramLabel = "soft|hard",
             description = "Kept singular values of a learned model: soft = s - tau as trained, hard = s (default: ${DEFAULT-VALUE}).")
     String values;
 
