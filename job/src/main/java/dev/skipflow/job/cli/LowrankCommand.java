@@ -161,7 +161,7 @@ public final class LowrankCommand implements Callable<Integer> {
         }
         Path plot = Files.createTempDirectory(tmpRoot(), "lowrank-plot").resolve("ranks.png");
         ReportWriter.rankPlot(plot, o.method().label() + " ranks, " + paramsRatio + " of the linear parameters kept ("
-                + modelOptions.describeModel() + ")", r.layers());
+                + (modelPath != null ? modelPath.getFileName() : "synthetic " + source.synthetic()) + ")", r.layers());
         extraFiles.add(plot);
         try {
             CheckpointOutput.write(r.weights(), CheckpointOutput.provenance(input, previous, originalSource, r.step()), out,
