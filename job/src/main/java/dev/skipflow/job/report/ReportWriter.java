@@ -168,6 +168,36 @@ public final class ReportWriter {
         return file;
     }
 
+    /**
+     * A low-rank model's rank per block, one series per kind of map (q, k, v, o, gate, up, down):
+     * what SoftLMs' learned thresholds chose, layer by layer.
+     */
+    public static Path rankPlot(Path file, String title, List<dev.skipflow.model.compression.lowrank.LowRank.Layer> layers)
+            throws IOException {
+        XYChart chart = new XYChartBuilder().width(900).height(560).title(title).xAxisTitle("block")
+                .yAxisTitle("kept rank").build();
+        chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        chart.getStyler().setMarkerSize(7);
+        Map<String, List<dev.skipflow.model.compression.lowrank.LowRank.Layer>> byName = new LinkedHashMap<>();
+        for (var l : layers) {
+            byName.computeIfAbsent(l.name(), k -> new ArrayList<>()).add(l);
+        }
+        Map<String, String> label = Map.of("wq", "q", "wk", "k", "wv", "v", "wo", "o", "w1", "gate", "w3", "up",
+                "w2", "down");
+        int c = 0;
+        for (var e : byName.entrySet()) {
+            double[] x = e.getValue().stream().mapToDouble(l -> l.block()).toArray();
+            double[] y = e.getValue().stream().mapToDouble(l -> l.rank()).toArray();
+            XYSeries s = chart.addSeries(label.getOrDefault(e.getKey(), e.getKey()), x, y);
+            s.setMarker(SeriesMarkers.CIRCLE);
+            s.setLineColor(PALETTE[c % PALETTE.length]);
+            s.setMarkerColor(PALETTE[c % PALETTE.length]);
+            c++;
+        }
+        BitmapEncoder.saveBitmap(chart, file.toString(), BitmapEncoder.BitmapFormat.PNG);
+        return file;
+    }
+
     /** The speed-up that saved FLOPs alone would give, 1 / (1 - saved), over the plotted range of saved. */
     private static void addIdealSpeedup(XYChart chart, double from, double to) {
         int lo = (int) Math.floor(100 * from);

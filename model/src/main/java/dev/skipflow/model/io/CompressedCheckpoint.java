@@ -157,6 +157,9 @@ public final class CompressedCheckpoint {
             kinds.put(name, "lowrank:" + r.rank());
             out.add(tensor(p + ".a", r.a(), r.rank(), r.in()));
             out.add(tensor(p + ".b", r.b(), r.out(), r.rank()));
+        } else if (w instanceof LinearWeights.Svd) {
+            throw new IllegalArgumentException(p + " is in SVD form (SoftLMs training only); truncate it to low rank or "
+                    + "dense before writing a checkpoint");
         } else {
             LinearWeights.Lora l = (LinearWeights.Lora) w;
             kinds.put(name, "lora:" + l.rank() + ":" + l.scale());

@@ -57,6 +57,12 @@ public final class Fingerprint {
             tensor(all, name + ".lora_a", l.a());
             tensor(all, name + ".lora_b", l.b());
             tensor(all, name + ".lora_scale", new float[] {l.scale()});
+        } else if (w instanceof LinearWeights.Svd v) {
+            tensor(all, name + ".u", v.u());
+            tensor(all, name + ".s", v.s());
+            tensor(all, name + ".vt", v.vt());
+            tensor(all, name + ".bias", v.bias());
+            tensor(all, name + ".threshold", new float[] {v.threshold()});
         }
     }
 

@@ -5,11 +5,12 @@ import dev.skipflow.model.nn.DenseLinear;
 import dev.skipflow.model.nn.Linear;
 import dev.skipflow.model.nn.LoraLinear;
 import dev.skipflow.model.nn.LowRankLinear;
+import dev.skipflow.model.nn.SoftThresholdLinear;
 
 /**
  * Host-side fp32 weights of one linear map {@code y = W x + b}, row-major {@code [out, in]} like llama2.c:
- * a dense matrix, two low-rank factors {@code W = B A}, or a dense matrix plus a LoRA update
- * {@code W + scale B A}. The decoder folds RMSNorm weights and the attention scale into them
+ * a dense matrix, two low-rank factors {@code W = B A}, a dense matrix plus a LoRA update
+ * {@code W + scale B A}, or (while SoftLMs trains) an SVD with a soft threshold. The decoder folds RMSNorm weights and the attention scale into them
  * ({@link #scaleInputs}, {@link #scaleOutputs}) before building the device {@link Linear}.
  */
 public sealed interface LinearWeights {
@@ -169,6 +170,66 @@ public sealed interface LinearWeights {
         @Override
         public Linear build(NDManager manager) {
             return LoraLinear.of(manager, base.weight(), a, b, scale, out(), in(), rank, base.bias());
+        }
+    }
+
+    /**
+     * A matrix in SVD form, {@code W = U diag(relu(s - t s[0])) V^T}, with {@code U [out, k]}, {@code s [k]} decreasing,
+     * {@code V^T [k, in]} and a soft threshold {@code t} in units of the largest singular value: what SoftLMs trains
+     * (the threshold, and optionally the factors) before the layer is truncated to {@link LowRank} or {@link Dense}.
+     * Training only: a checkpoint stores the truncated form.
+     */
+    record Svd(int out, int in, int k, float[] u, float[] s, float[] vt, float[] bias, float threshold)
+            implements LinearWeights {
+        public Svd {
+            check("u", u, (long) out * k);
+            check("s", s, k);
+            check("vt", vt, (long) k * in);
+            if (bias != null) {
+                check("bias", bias, out);
+            }
+        }
+
+        @Override
+        public Svd scaleInputs(float[] scale) {
+            return new Svd(out, in, k, u, s, scaleColumns(vt, in, scale), bias, threshold);
+        }
+
+        @Override
+        public Svd scaleOutputs(float scale) {
+            return new Svd(out, in, k, scaled(u, scale), s, vt, bias == null ? null : scaled(bias, scale), threshold);
+        }
+
+        @Override
+        public long parameters() {
+            return (long) k * (in + out) + k + (bias == null ? 0 : out);
+        }
+
+        /** The singular values after the threshold, {@code max(s_i - t s_0, 0)}. */
+        public float[] thresholded() {
+            float tau = threshold * (k == 0 ? 0 : s[0]);
+            float[] out = new float[k];
+            for (int i = 0; i < k; i++) {
+                out[i] = Math.max(s[i] - tau, 0f);
+            }
+            return out;
+        }
+
+        @Override
+        public float[] toDense() {
+            float[] sv = thresholded();
+            float[] us = new float[u.length];
+            for (int i = 0; i < out; i++) {
+                for (int j = 0; j < k; j++) {
+                    us[i * k + j] = u[i * k + j] * sv[j];
+                }
+            }
+            return matmul(us, vt, out, k, in);
+        }
+
+        @Override
+        public Linear build(NDManager manager) {
+            return SoftThresholdLinear.of(manager, u, s, vt, out, in, k, bias, threshold);
         }
     }
 

@@ -41,6 +41,9 @@ public final class Slicing {
         if (w instanceof LinearWeights.Lora l) {
             return rows(l.merged(), keep);
         }
+        if (w instanceof LinearWeights.Svd v) {
+            return rows(new LinearWeights.Dense(v.out(), v.in(), v.toDense(), v.bias()), keep);
+        }
         float[] bias = w.bias() == null ? null : takeRows(w.bias(), 1, keep);
         if (w instanceof LinearWeights.LowRank r) {
             return new LinearWeights.LowRank(keep.length, r.in(), r.rank(), r.a(), takeRows(r.b(), r.rank(), keep), bias);
@@ -53,6 +56,9 @@ public final class Slicing {
     public static LinearWeights columns(LinearWeights w, int[] keep) {
         if (w instanceof LinearWeights.Lora l) {
             return columns(l.merged(), keep);
+        }
+        if (w instanceof LinearWeights.Svd v) {
+            return columns(new LinearWeights.Dense(v.out(), v.in(), v.toDense(), v.bias()), keep);
         }
         if (w instanceof LinearWeights.LowRank r) {
             return new LinearWeights.LowRank(r.out(), keep.length, r.rank(), takeColumns(r.a(), r.in(), keep), r.b(),
