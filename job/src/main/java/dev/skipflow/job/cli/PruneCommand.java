@@ -99,6 +99,11 @@ public final class PruneCommand implements Callable<Integer> {
             description = "Tokens per recovery document (default: ${DEFAULT-VALUE}).")
     int recoverMaxLen;
 
+    @Option(names = "--recover-objective", defaultValue = "next-token", paramLabel = "next-token|distill",
+            description = "What LoRA recovery learns: the calibration text's next tokens (LLM-Pruner) or the unpruned "
+                    + "model's next-token distributions, KL(original || pruned) (default: ${DEFAULT-VALUE}).")
+    String recoverObjective;
+
     @Option(names = "--lora-rank", defaultValue = "8", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
     int loraRank;
 
@@ -124,7 +129,7 @@ public final class PruneCommand implements Callable<Integer> {
         int[] range = blocks == null ? null : PruneOptions.parseRange(blocks, layers);
         PruneOptions o = new PruneOptions(ratio, Importance.parse(importance), Aggregation.parse(aggregation),
                 range == null ? null : range[0], range == null ? null : range[1], samples, sampleLength, roundTo,
-                iterativeSteps, seed, lora, global);
+                iterativeSteps, seed, lora, global, distill());
         if (recoverMaxLen < 2) {
             throw new IllegalArgumentException("--recover-max-len must be at least 2, got " + recoverMaxLen);
         }
@@ -160,6 +165,15 @@ public final class PruneCommand implements Callable<Integer> {
                 force, extraFiles);
         printSummary(input, r, seconds);
         return 0;
+    }
+
+    private boolean distill() {
+        return switch (recoverObjective) {
+            case "next-token" -> false;
+            case "distill" -> true;
+            default -> throw new IllegalArgumentException("--recover-objective must be next-token or distill, got "
+                    + recoverObjective);
+        };
     }
 
     /** The tokenizer the model uses, to copy beside the checkpoint (none for a synthetic model without one). */

@@ -77,6 +77,15 @@ public final class LoraRecovery {
 
     /** Trains the adapters on {@code docs} (each at least 2 tokens) and merges them. */
     public static Result recover(ModelWeights w, List<int[]> docs, Options o, Device device, IntConsumer progress) {
+        return recover(w, docs, o, device, progress, null);
+    }
+
+    /**
+     * As {@link #recover(ModelWeights, List, Options, Device, IntConsumer)}; with a {@code teacher} (the dense
+     * original) the adapters learn {@link DistillationLoss} from it instead of the next-token loss.
+     */
+    public static Result recover(ModelWeights w, List<int[]> docs, Options o, Device device, IntConsumer progress,
+            ModelWeights teacher) {
         if (docs.stream().noneMatch(d -> d.length >= 2)) {
             throw new IllegalArgumentException("LoRA recovery needs calibration documents of at least 2 tokens");
         }
@@ -84,7 +93,8 @@ public final class LoraRecovery {
         SplittableRandom rnd = new SplittableRandom(o.seed());
         ModelWeights start = withAdapters(w, o, rnd);
         Engine.getInstance().setRandomSeed((int) o.seed()); // the dropout masks
-        try (LlamaModel model = new LlamaModel(start, device)) {
+        try (LlamaModel model = new LlamaModel(start, device);
+                LlamaModel dense = teacher == null ? null : new LlamaModel(teacher, device)) {
             List<LoraLinear[]> adapters = deviceAdapters(model);
             List<NDArray> params = new ArrayList<>();
             for (LoraLinear[] block : adapters) {
@@ -102,17 +112,26 @@ public final class LoraRecovery {
             for (int step = 1; step <= o.steps(); step++) {
                 double loss = 0;
                 List<KvCache> caches = new ArrayList<>();
-                try (NDManager m = model.newStepManager(); GradientCollector gc = Engine.getInstance().newGradientCollector()) {
-                    NDArray total = m.zeros(new ai.djl.ndarray.types.Shape());
-                    for (int d = 0; d < o.docsPerStep(); d++) {
-                        int[] doc = usable.get(rnd.nextInt(usable.size()));
-                        KvCache cache = new KvCache(model, 1, doc.length);
-                        caches.add(cache);
-                        total = total.add(NextTokenLoss.of(model, cache, m, doc));
+                try (NDManager m = model.newStepManager()) {
+                    int[][] batch = new int[o.docsPerStep()][];
+                    NDArray[] targets = new NDArray[batch.length];
+                    for (int d = 0; d < batch.length; d++) {
+                        batch[d] = usable.get(rnd.nextInt(usable.size()));
+                        targets[d] = dense == null ? null : DistillationLoss.teacher(dense, m, batch[d]);
                     }
-                    total = total.div(o.docsPerStep());
-                    loss = total.getFloat();
-                    gc.backward(total);
+                    try (GradientCollector gc = Engine.getInstance().newGradientCollector()) {
+                        NDArray total = m.zeros(new ai.djl.ndarray.types.Shape());
+                        for (int d = 0; d < batch.length; d++) {
+                            int[] doc = batch[d];
+                            KvCache cache = new KvCache(model, 1, doc.length);
+                            caches.add(cache);
+                            total = total.add(dense == null ? NextTokenLoss.of(model, cache, m, doc)
+                                    : DistillationLoss.of(model, cache, m, doc, targets[d]));
+                        }
+                        total = total.div(o.docsPerStep());
+                        loss = total.getFloat();
+                        gc.backward(total);
+                    }
                 } finally {
                     caches.forEach(KvCache::close);
                 }

@@ -71,6 +71,34 @@ class LoraRecoveryTest {
         assertTrue(r.lastLoss() < r.firstLoss(), r.firstLoss() + " -> " + r.lastLoss());
     }
 
+    /** With the dense original as teacher, recovery pulls the pruned model's distributions back toward it. */
+    @Test
+    void distillationRecoveryMovesThePrunedModelTowardItsOriginal() {
+        ModelWeights dense = PruneTest.dense();
+        Pruner.Result pruned = PruneTest.prune(dense, PruneTest.options(0.3, Importance.L2));
+        List<int[]> docs = PruneTest.calibration();
+        List<int[]> heldOut = docs.subList(60, 80);
+        LoraRecovery.Result r = LoraRecovery.recover(pruned.weights(), docs.subList(0, 60),
+                new LoraRecovery.Options(20, 8, 16, 0f, 3e-3f, 2, 5), Device.cpu(), i -> { }, dense);
+        double before = klToTeacher(dense, pruned.weights(), heldOut);
+        double after = klToTeacher(dense, r.merged(), heldOut);
+        assertTrue(after < before * 0.9, "held-out KL(original || pruned) " + before + " -> " + after);
+        assertTrue(r.lastLoss() < r.firstLoss(), r.firstLoss() + " -> " + r.lastLoss());
+    }
+
+    private static double klToTeacher(ModelWeights teacher, ModelWeights student, List<int[]> docs) {
+        try (LlamaModel t = new LlamaModel(teacher, Device.cpu()); LlamaModel s = new LlamaModel(student, Device.cpu());
+                ai.djl.ndarray.NDManager m = s.newStepManager()) {
+            double sum = 0;
+            for (int[] doc : docs) {
+                try (dev.skipflow.model.decoder.KvCache cache = new dev.skipflow.model.decoder.KvCache(s, 1, doc.length)) {
+                    sum += DistillationLoss.of(s, cache, m, doc, DistillationLoss.teacher(t, m, doc)).getFloat();
+                }
+            }
+            return sum / docs.size();
+        }
+    }
+
     @Test
     void badSettingsAreRefused() {
         assertThrows(IllegalArgumentException.class, () -> new LoraRecovery.Options(-1, 8, 16, 0.05f, 1e-3f, 2, 1));

@@ -15,10 +15,11 @@ import dev.skipflow.model.compression.LoraRecovery;
  * @param recovery LoRA recovery after pruning; {@code steps() == 0} for none
  * @param global rank KV groups, and MLP channels, across all pruned blocks instead of within each
  *     ({@link PrunePlan#global}); the pruned blocks together lose {@code ratio}, each block what its scores say
+ * @param distill LoRA recovery learns the unpruned model's next-token distributions (KL) instead of the text's tokens
  */
 public record PruneOptions(double ratio, Importance importance, Aggregation aggregation, Integer firstBlock,
         Integer lastBlock, int samples, int sampleLength, int roundTo, int iterativeSteps, long seed,
-        LoraRecovery.Options recovery, boolean global) {
+        LoraRecovery.Options recovery, boolean global, boolean distill) {
 
     public PruneOptions {
         PrunePlan.requireRatio(ratio);

@@ -98,7 +98,8 @@ public final class Pruner {
         LoraRecovery.Result recovery = null;
         if (o.recovery().steps() > 0) {
             try (RouterRecipe.Phase phase = phases.open("LoRA recovery", o.recovery().steps())) {
-                recovery = LoraRecovery.recover(current, recoveryDocs, o.recovery(), device, phase);
+                recovery = LoraRecovery.recover(current, recoveryDocs, o.recovery(), device, phase,
+                        o.distill() ? input : null);
             }
             current = recovery.merged();
         }
@@ -202,6 +203,7 @@ public final class Pruner {
             lora.put("docsPerStep", o.recovery().docsPerStep());
             lora.put("targets", List.of("wq", "wk", "wv", "wo", "w1", "w3", "w2"));
             lora.put("merged", true);
+            lora.put("objective", o.distill() ? "distill" : "next-token");
             lora.put("firstLoss", recovery.firstLoss());
             lora.put("lastLoss", recovery.lastLoss());
             lora.put("skippedSteps", recovery.skippedSteps());
