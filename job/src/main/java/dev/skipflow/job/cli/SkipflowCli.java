@@ -9,7 +9,7 @@ import picocli.CommandLine.Command;
 @Command(name = "skipflow", mixinStandardHelpOptions = true, version = "skipflow 0.1.0",
         description = "Adaptive-compute LLM inference on streams (Kafka + Flink + DJL).",
         subcommands = {DemoCommand.class, JobCommand.class, BrokerCommand.class, GenerateCommand.class, EvalCommand.class,
-            BenchCommand.class, ReportCommand.class, TrainRouterCommand.class, TrainExitCommand.class, PruneCommand.class, SqlCommand.class})
+            BenchCommand.class, ReportCommand.class, TrainRouterCommand.class, TrainExitCommand.class, PruneCommand.class, MoeCommand.class, SqlCommand.class})
 public final class SkipflowCli implements Runnable {
 
     @Override

@@ -15,7 +15,7 @@ public final class Gradients {
      * large finite gradients do not overflow it); the gradients are consumed and zeroed. A step whose gradient is not
      * finite (a rare overflow in the backward pass) is dropped; returns whether the step was taken.
      */
-    static boolean clippedStep(Optimizer optimizer, String prefix, List<NDArray> params, double maxNorm) {
+    public static boolean clippedStep(Optimizer optimizer, String prefix, List<NDArray> params, double maxNorm) {
         NDArray[] grads = new NDArray[params.size()];
         double norm = 0;
         for (int i = 0; i < grads.length; i++) {
