@@ -172,7 +172,6 @@ public final class ToMoe {
             double[] recent = new double[window];
             double[] recentKl = new double[window];
             int skipped = 0;
-            float logP = (float) Math.log(o.activeRatio());
             for (int step = 1; step <= o.steps(); step++) {
                 double loss;
                 double klValue;
@@ -185,14 +184,13 @@ public final class ToMoe {
                     NDArray width = m.zeros(new Shape());
                     NDArray coverage = m.zeros(new Shape());
                     for (int l = 0; l < layers; l++) {
-                        NDArray mask = hardSigmoid(m, logits.get(l), o, noise);
+                        NDArray mask = hardSigmoid(m, logits.get(l), o.offset(), o.temperature(), noise);
                         masks.add(mask);
                         width = width.add(mask.sum());
-                        NDArray union = m.ones(new Shape(hidden[l])).sub(m.ones(mask.getShape()).sub(mask).prod(new int[] {0}));
-                        coverage = coverage.add(union.mean().add(COVERAGE_EPS).log().neg().add((float) Math.log(1 + COVERAGE_EPS)));
+                        coverage = coverage.add(coverage(mask));
                     }
                     NDArray r = width.div((float) (experts * totalHidden));
-                    NDArray active = r.log().sub(logP).abs(); // log(max(r, p) / min(r, p))
+                    NDArray active = activeTerm(r, o.activeRatio());
                     coverage = coverage.div(layers);
                     NDArray kl = m.zeros(new Shape());
                     NDArray balance = m.zeros(new Shape());
@@ -215,12 +213,9 @@ public final class ToMoe {
                         NDArray student = Forward.run(model, cache, m, true,
                                 Forward.prompt(0, 0, doc, null, null, false, doc.length, 0), Forward.Plan.hooked(hook))
                                 .logits().logSoftmax(-1);
-                        NDArray tl = teacher.get(which);
-                        kl = kl.add(tl.exp().mul(tl.sub(student)).sum(new int[] {1}).mean());
+                        kl = kl.add(kl(teacher.get(which), student));
                         for (MaskedMlp mlp : mlps) {
-                            NDArray f = mlp.hard().mean(new int[] {0}).stopGradient();
-                            NDArray p = mlp.probabilities().mean(new int[] {0});
-                            balance = balance.add(f.mul(p).sum().mul((float) experts));
+                            balance = balance.add(balance(mlp.hard(), mlp.probabilities()));
                         }
                     }
                     kl = kl.div(o.docsPerStep());
@@ -263,15 +258,42 @@ public final class ToMoe {
         }
     }
 
+    /** {@code log(max(r, p) / min(r, p))}: pulls the active share r to the target p from either side. */
+    static NDArray activeTerm(NDArray r, double p) {
+        return r.log().sub((float) Math.log(p)).abs();
+    }
+
+    /**
+     * {@code log((1 + c) / (mean(union) + c))} with {@code union = 1 - prod_e (1 - mask_e)} per channel: 0 when the
+     * experts together cover every channel. {@code masks [experts, hidden]}.
+     */
+    static NDArray coverage(NDArray masks) {
+        NDManager m = masks.getManager();
+        NDArray union = m.ones(new Shape(masks.getShape().get(1))).sub(m.ones(masks.getShape()).sub(masks).prod(new int[] {0}));
+        return union.mean().add(COVERAGE_EPS).log().neg().add((float) Math.log(1 + COVERAGE_EPS));
+    }
+
+    /** Switch's load balance {@code E sum_e f_e P_e}: f the share of rows routed to e (no gradient), P the mean probability. */
+    static NDArray balance(NDArray hard, NDArray probabilities) {
+        long experts = hard.getShape().get(1);
+        NDArray f = hard.mean(new int[] {0}).stopGradient();
+        return f.mul(probabilities.mean(new int[] {0})).sum().mul((float) experts);
+    }
+
+    /** Mean over rows of KL(teacher || student), both as log-probabilities {@code [rows, vocab]}. */
+    static NDArray kl(NDArray teacher, NDArray student) {
+        return teacher.exp().mul(teacher.sub(student)).sum(new int[] {1}).mean();
+    }
+
     /** The hard Gumbel-sigmoid of {@code logits + offset} at temperature tau, straight through. */
-    private static NDArray hardSigmoid(NDManager m, NDArray logits, MoeOptions o, SplittableRandom noise) {
+    static NDArray hardSigmoid(NDManager m, NDArray logits, float offset, float temperature, SplittableRandom noise) {
         int n = (int) logits.size();
         float[] g = new float[n];
         for (int i = 0; i < n; i++) {
             g[i] = Hypernetwork.gumbel(noise);
         }
         NDArray soft = ai.djl.nn.Activation.sigmoid(
-                logits.add(m.create(g, logits.getShape())).add(o.offset()).div(o.temperature()));
+                logits.add(m.create(g, logits.getShape())).add(offset).div(temperature));
         NDArray hard = soft.gt(0.5f).toType(DataType.FLOAT32, false);
         return hard.sub(soft.stopGradient()).add(soft);
     }
