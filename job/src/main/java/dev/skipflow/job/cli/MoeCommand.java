@@ -69,7 +69,7 @@ public final class MoeCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "4", description = "Documents per training step (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--lr", defaultValue = "1e-3", description = "AdamW learning rate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--lr", defaultValue = "1e-2", description = "AdamW learning rate (default: ${DEFAULT-VALUE}; the paper's 1e-3 is for 100k steps, this for a few hundred).")
     float lr;
 
     @Option(names = "--seed", defaultValue = "42", description = "Seed for samples, initialisation and Gumbel noise (default: ${DEFAULT-VALUE}).")

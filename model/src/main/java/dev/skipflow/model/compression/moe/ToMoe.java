@@ -50,7 +50,10 @@ import java.util.SplittableRandom;
  * is deterministic: the router's argmax, no noise.
  *
  * <p>Departures from the public code, for this small-data CPU setting: the mask noise is drawn once per step per
- * expert (the code draws it per token), and r is the experts' mean width rather than the widest expert's.
+ * expert (the code draws it per token), and the active-parameter term is taken per expert (each expert's share r
+ * of its block's channels against p, averaged) rather than on the whole model's widest experts, since conversion
+ * keeps {@code round(p * hidden)} channels of every expert: a block trained wider than p would lose channels it
+ * learned to use.
  */
 public final class ToMoe {
 
@@ -182,15 +185,18 @@ public final class ToMoe {
                     List<NDArray> logits = hn.logits(m);
                     List<NDArray> masks = new ArrayList<>();
                     NDArray width = m.zeros(new Shape());
+                    NDArray active = m.zeros(new Shape());
                     NDArray coverage = m.zeros(new Shape());
                     for (int l = 0; l < layers; l++) {
                         NDArray mask = hardSigmoid(m, logits.get(l), o.offset(), o.temperature(), noise);
                         masks.add(mask);
                         width = width.add(mask.sum());
+                        // per expert, as conversion keeps round(p * hidden) channels of each
+                        active = active.add(activeTerm(mask.mean(new int[] {1}), o.activeRatio()).mean());
                         coverage = coverage.add(coverage(mask));
                     }
                     NDArray r = width.div((float) (experts * totalHidden));
-                    NDArray active = activeTerm(r, o.activeRatio());
+                    active = active.div(layers);
                     coverage = coverage.div(layers);
                     NDArray kl = m.zeros(new Shape());
                     NDArray balance = m.zeros(new Shape());
