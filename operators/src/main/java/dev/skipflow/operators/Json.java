@@ -30,6 +30,15 @@ public final class Json {
         sv.put("tokenBlocksTotal", s.tokenBlocksTotal());
         sv.put("earlyExitTokens", s.earlyExitTokens());
         sv.put("meanExitLayer", s.meanExitLayer());
+        if (s.experts() != null) { // a mixture-of-experts model: per block, the tokens each expert took
+            var blocks = sv.putArray("experts");
+            for (long[] block : s.experts()) {
+                var row = blocks.addArray();
+                for (long tokens : block) {
+                    row.add(tokens);
+                }
+            }
+        }
         return bytes(o);
     }
 

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         description = "Adaptive-compute LLM inference on streams (Kafka + Flink + DJL).",
         subcommands = {DemoCommand.class, JobCommand.class, BrokerCommand.class, GenerateCommand.class, EvalCommand.class,
             BenchCommand.class, ReportCommand.class, TrainRouterCommand.class, TrainExitCommand.class, PruneCommand.class,
-            LowrankCommand.class, SqlCommand.class})
+            LowrankCommand.class, MoeCommand.class, SqlCommand.class})
 public final class SkipflowCli implements Runnable {
 
     @Override

@@ -26,8 +26,19 @@ public final class Block {
      * @param observer receives the attention the rows paid; null for none
      */
     public NDArray forward(NDArray x, TokenBatch batch, KvCache cache, long[] mlpFlops, Consumer<AttentionStats> observer) {
+        return forward(x, batch, cache, mlpFlops, null, observer, null);
+    }
+
+    /**
+     * The block over the batch's rows, as above; {@code experts} receives per row the expert its MLP took (a mixture
+     * of experts; null = not wanted), and {@code replacement}, when not null, runs instead of the block's own MLP
+     * (a trainer's differentiable stand-in; its rows are not counted).
+     */
+    public NDArray forward(NDArray x, TokenBatch batch, KvCache cache, long[] mlpFlops, int[] experts,
+            Consumer<AttentionStats> observer, Mlp replacement) {
         NDArray h = x.add(attention.forward(Tensors.rmsNorm(x, eps), batch, cache, observer));
-        return h.add(mlp.forward(Tensors.rmsNorm(h, eps), mlpFlops));
+        NDArray hn = Tensors.rmsNorm(h, eps);
+        return h.add(replacement != null ? replacement.forward(hn, null) : mlp.forward(hn, mlpFlops, experts));
     }
 
     /** The block with nothing counted or observed. */

@@ -18,6 +18,14 @@ public interface BlockHook {
         return null;
     }
 
+    /**
+     * An MLP to run instead of block {@code layer}'s own (on the block's normalized MLP input, the norm's weight
+     * folded into the maps as in the model), e.g. a trainer's masked, differentiable one; null = the block's own.
+     */
+    default dev.skipflow.model.nn.Mlp mlp(int layer) {
+        return null;
+    }
+
     /** The hidden state to carry on after block {@code layer}; by default its output. */
     default NDArray after(int layer, NDArray input, NDArray output, AttentionStats attention) {
         return output;

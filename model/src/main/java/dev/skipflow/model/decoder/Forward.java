@@ -209,6 +209,7 @@ public final class Forward {
         int[] layersRun = new int[n];
         Arrays.fill(layersRun, layers);
         long[] mlpFlops = new long[n];
+        int[] mlpExperts = new int[n];
         AttentionStats[] seen = new AttentionStats[1];
         ProbeState probes = exit == null ? null : new ProbeState(n, exitLogits, exited, layersRun);
         for (int l = 0; l < layers; l++) {
@@ -233,6 +234,7 @@ public final class Forward {
             NDArray before = exit != null && exit.probes(l) && exit.wantsSaturation()
                     ? (run.length == n ? x : x.duplicate()) : null;
             Arrays.fill(mlpFlops, 0);
+            Arrays.fill(mlpExperts, -1);
             int layer = l;
             if (run.length == n) {
                 seen[0] = null;
@@ -241,26 +243,35 @@ public final class Forward {
                 }
                 boolean[] hidden = hook == null ? null : hook.hiddenKeys(l);
                 TokenBatch b = hidden == null ? batch : batch.hidingKeys(hidden);
-                NDArray out = block.forward(x, b, cache, mlpFlops, router == null && hook == null ? null : stats -> {
-                    seen[0] = stats;
-                    if (router != null) {
-                        router.attended(layer, new BlockRouter.Candidates(prefill, run, positions), stats);
-                    }
-                });
+                NDArray out = block.forward(x, b, cache, mlpFlops, mlpExperts, router == null && hook == null ? null
+                        : stats -> {
+                            seen[0] = stats;
+                            if (router != null) {
+                                router.attended(layer, new BlockRouter.Candidates(prefill, run, positions), stats);
+                            }
+                        }, hook == null ? null : hook.mlp(l));
                 x = hook == null ? out : hook.after(l, x, out, seen[0]);
             } else if (run.length > 0) {
                 TokenBatch kept = batch.select(run);
                 NDIndex index = at(manager, run);
                 long[] keptFlops = new long[run.length];
-                NDArray out = block.forward(x.get(index), kept, cache, keptFlops, router == null ? null
-                        : stats -> router.attended(layer, new BlockRouter.Candidates(prefill, run, kept.positions()), stats));
+                int[] keptExperts = new int[run.length];
+                Arrays.fill(keptExperts, -1);
+                NDArray out = block.forward(x.get(index), kept, cache, keptFlops, keptExperts, router == null ? null
+                        : stats -> router.attended(layer, new BlockRouter.Candidates(prefill, run, kept.positions()), stats),
+                        null);
                 x.set(index, out); // x is this pass's own tensor (a gather or a block output): update in place
                 for (int j = 0; j < run.length; j++) {
                     mlpFlops[run[j]] = keptFlops[j];
+                    mlpExperts[run[j]] = keptExperts[j];
                 }
             }
+            int experts = block.mlp().experts();
             for (int i : active) {
                 chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i]);
+                if (experts > 0 && ran[i] && mlpExperts[i] >= 0 && rows.get(i).account() != null) {
+                    rows.get(i).account().expert(l, mlpExperts[i], layers, experts);
+                }
             }
             if (exit != null && exit.probes(l)) {
                 probe(model, manager, exit, probes, l, x, before, indices(exited, false), rows);

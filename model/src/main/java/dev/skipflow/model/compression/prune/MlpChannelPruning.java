@@ -1,0 +1,55 @@
+package dev.skipflow.model.compression.prune;
+
+import ai.djl.Device;
+import dev.skipflow.model.spec.BlockSpec;
+import dev.skipflow.model.spec.ModelSpec;
+import dev.skipflow.model.weights.BlockWeights;
+import dev.skipflow.model.weights.ModelWeights;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.IntConsumer;
+
+/**
+ * Static MLP channel pruning, the baseline ToMoE is compared with: in every block, the MLP channels with the highest
+ * LLM-Pruner element1 importance ({@code sum |W * dL/dW|} over the channel's gate and up rows and down column, from
+ * the next-token loss of the calibration samples) are kept, {@code keep[l]} of them; attention stays whole and
+ * nothing is recovered.
+ */
+public final class MlpChannelPruning {
+
+    /** The pruned model and, per block, the channels kept (increasing, into the input's). */
+    public record Result(ModelWeights weights, int[][] kept, double[][] scores) {}
+
+    private MlpChannelPruning() {}
+
+    public static Result run(ModelWeights w, int[] keep, List<int[]> samples, Device device, long seed,
+            IntConsumer progress) {
+        ModelSpec spec = w.spec();
+        List<Integer> layers = new ArrayList<>();
+        for (int l = 0; l < spec.nLayers(); l++) {
+            layers.add(l);
+        }
+        List<GroupImportance.BlockScores> scores = GroupImportance.estimate(w, layers, Importance.ELEMENT1,
+                Aggregation.SUM, samples, device, seed, progress);
+        List<BlockWeights> blocks = new ArrayList<>();
+        List<BlockSpec> specs = new ArrayList<>();
+        int[][] kept = new int[spec.nLayers()][];
+        double[][] channelScores = new double[spec.nLayers()][];
+        for (int l = 0; l < spec.nLayers(); l++) {
+            BlockSpec b = spec.block(l);
+            int[] allKv = new int[b.kvHeads()];
+            for (int g = 0; g < allKv.length; g++) {
+                allKv[g] = g;
+            }
+            channelScores[l] = scores.get(l).channels();
+            kept[l] = GroupRemoval.top(channelScores[l], Math.min(keep[l], b.mlpHidden()));
+            BlockWeights pruned = GroupRemoval.keep(w.blocks().get(l), b, spec.headSize(), allKv, kept[l]);
+            blocks.add(pruned);
+            specs.add(pruned.spec(spec.dim(), spec.headSize()));
+        }
+        ModelSpec out = new ModelSpec(spec.dim(), spec.headSize(), spec.vocabSize(), spec.seqLen(),
+                spec.sharedClassifier(), spec.ropeTheta(), spec.normEps(), spec.qkvBias(), specs, spec.original());
+        return new Result(new ModelWeights(out, w.tokenEmbedding(), blocks, w.rmsFinal(), w.classifier(), w.source()),
+                kept, channelScores);
+    }
+}
