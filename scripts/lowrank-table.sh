@@ -5,7 +5,7 @@
 # break-even is stored factored (quality depends only on the ranks; the speed crossover changes storage, not output).
 # Usage: scripts/lowrank-table.sh [MODEL.bin ...]   (default: stories260K and stories-deep16 from ../shared/models)
 # Env: OUT (checkpoints, default target/lowrank-table), SKIPFLOW (the CLI to run), RATIOS (default "0.5 0.7"),
-# EXTRA (more lowrank options for the learned rows).
+# EXTRA (more lowrank options for the learned rows), MKL_CBWR (default COMPATIBLE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/lowrank-table}
@@ -13,6 +13,9 @@ SKIPFLOW=${SKIPFLOW:-./skipflow}
 RATIOS=${RATIOS:-0.5 0.7}
 EXTRA=${EXTRA:-}
 export SKIPFLOW_JAVA_OPTS=${SKIPFLOW_JAVA_OPTS:--Dai.djl.pytorch.num_threads=1}
+# bit-reproducible learned rows: MKL picks gemm kernels by memory alignment unless told not to (--crossover params
+# below, so nothing is timed under these kernels)
+export MKL_CBWR=${MKL_CBWR:-COMPATIBLE}
 VALID=../shared/data/tinystories-valid-sample.txt
 WIKI=../shared/data/wikitext2-test.txt
 MODELS=("$@")

@@ -95,6 +95,42 @@ class ReportCommandTest {
     }
 
     @Test
+    void plotsTheRankOfEveryLayerOfALowRankCheckpoint() throws Exception {
+        Path ckpt = Path.of("target", "report-lowrank-" + System.nanoTime());
+        assertEquals(0, SkipflowCli.execute("lowrank", "--model", MODEL, "--device", "cpu", "--method", "uniform",
+                "--params-ratio", "0.5", "--crossover", "params", "--svd-cache", "none", "--out", ckpt.toString()));
+        String[] common = {"--text", SHARED.resolve("data/tinystories-valid-sample.txt").toString(), "--max-docs", "2",
+            "--max-len", "32", "--methods", "static", "--sparsities", "0.2", "--speed-model", "none", "--device", "cpu"};
+        // the report's model is the low-rank checkpoint: its ranks are plotted
+        Path out = Path.of("target", "report-ranks-" + System.nanoTime());
+        List<String> args = new ArrayList<>(List.of("report", "--out", out.toString(), "--model", ckpt.toString()));
+        args.addAll(List.of(common));
+        assertEquals(0, SkipflowCli.execute(args.toArray(String[]::new)));
+        var image = ImageIO.read(out.resolve("ranks.png").toFile());
+        assertTrue(image.getWidth() >= 800 && image.getHeight() >= 500);
+        String md = Files.readString(out.resolve("RESULTS.md"));
+        assertTrue(md.contains("## Low-rank layers (") && md.contains("![ranks](ranks.png)"), md);
+        assertTrue(md.contains("| block | q | k | v | o | gate | up | down |"), md);
+        JsonNode layers = new ObjectMapper().readTree(out.resolve("results.json").toFile()).get("lowrank").get("layers");
+        assertEquals(5 * 7, layers.size(), layers.toString()); // stories260K: 5 blocks of 7 maps
+        for (JsonNode l : layers) {
+            assertTrue(l.get("rank").asInt() >= 1 && l.get("rank").asInt() <= l.get("fullRank").asInt(), l.toString());
+        }
+        // or the dense model with --lowrank naming the checkpoint
+        Path out2 = Path.of("target", "report-ranks-given-" + System.nanoTime());
+        args = new ArrayList<>(List.of("report", "--out", out2.toString(), "--model", MODEL, "--lowrank", ckpt.toString()));
+        args.addAll(List.of(common));
+        assertEquals(0, SkipflowCli.execute(args.toArray(String[]::new)));
+        assertTrue(Files.size(out2.resolve("ranks.png")) > 1000);
+        // a dense report has no rank plot; --lowrank naming something else is refused before anything is written
+        Path out3 = Path.of("target", "report-ranks-bad-" + System.nanoTime());
+        args = new ArrayList<>(List.of("report", "--out", out3.toString(), "--model", MODEL, "--lowrank", "target"));
+        args.addAll(List.of(common));
+        assertNotEquals(0, SkipflowCli.execute(args.toArray(String[]::new)));
+        assertFalse(Files.exists(out3));
+    }
+
+    @Test
     void refusesMissingTextAndUnknownMethodBeforeWritingAnything() {
         Path out = Path.of("target", "report-missing-" + System.nanoTime());
         assertNotEquals(0, SkipflowCli.execute("report", "--out", out.toString(), "--model", MODEL,

@@ -142,6 +142,17 @@ public final class LowrankCommand implements Callable<Integer> {
         Map<String, Object> extra = new LinkedHashMap<>();
         if (learned) {
             extra.put("calibration", text.toString());
+            // MKL (inside libtorch) picks gemm kernels by memory alignment; 200 Adam steps amplify the last-bit
+            // differences, so two runs with one --seed differ unless its conditional numerical reproducibility is on
+            String cbwr = System.getenv("MKL_CBWR");
+            extra.put("mklCbwr", cbwr == null ? "unset (runs not bit-reproducible)" : cbwr);
+            if (cbwr == null) {
+                System.err.println("lowrank: MKL_CBWR is unset, so runs with the same --seed are not bit-reproducible; "
+                        + "MKL_CBWR=COMPATIBLE makes them so (see docs/PERFORMANCE.md, Low rank)");
+            } else if (crossover.equals("measure")) {
+                System.err.println("lowrank: MKL_CBWR=" + cbwr + " also applies to the crossover timing, which then "
+                        + "times those kernels, not serving's; use --crossover params with it, or measure without it");
+            }
         }
         Path modelPath = source.synthetic() != null ? null : source.modelPath();
         Path cache = svdCacheDir(source, modelPath);

@@ -2,6 +2,8 @@ package dev.skipflow.job.cli;
 
 import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.job.report.ReportWriter;
+import dev.skipflow.model.compression.lowrank.LowRank;
+import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.report.ReportRunner;
 import java.nio.file.Path;
 import java.util.List;
@@ -9,6 +11,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 @Command(name = "report", mixinStandardHelpOptions = true,
@@ -18,7 +21,8 @@ import picocli.CommandLine.Spec;
                 + "prefill wall-clock on a model shape where compute dominates.",
             "Trained routers and the exit classifier are read from --artifacts; missing ones are first trained there "
                     + "(train-router's and train-exit's defaults, a few minutes each) and reused by later runs.",
-            "Writes results.json, RESULTS.md and PNG plots into --out."})
+            "Writes results.json, RESULTS.md and PNG plots into --out; for a low-rank checkpoint (--model, or "
+                    + "--lowrank) also ranks.png, the kept rank of every layer, and its table."})
 public final class ReportCommand implements Callable<Integer> {
 
     @Mixin
@@ -65,18 +69,45 @@ public final class ReportCommand implements Callable<Integer> {
             description = "Synthetic shape for prefill wall-clock; 'none' to skip (default: ${DEFAULT-VALUE}).")
     String speedModel;
 
+    @Option(names = "--lowrank", paramLabel = "DIR",
+            description = "A low-rank checkpoint (./skipflow lowrank) whose rank per layer the report plots "
+                    + "(default: the --model folder, when it is one).")
+    Path lowrank;
+
     @Option(names = "--quick", description = "A short run: sparsities 0.2 and 0.4, 20 documents per text, two exit "
             + "thresholds, 3 speed rounds, and short training for missing artifacts (kept apart as *-quick.json).")
     boolean quick;
 
     @Override
     public Integer call() throws Exception {
+        List<LowRank.Layer> ranks = null;
+        Path ranksOf = lowrank;
+        if (ranksOf == null && modelOptions.source().synthetic() == null) {
+            Path m = modelOptions.source().modelPath();
+            if (m != null && CompressedCheckpoint.isCompressed(m)) {
+                ranksOf = m;
+            }
+        }
+        if (ranksOf != null) {
+            if (!CompressedCheckpoint.isCompressed(ranksOf)) {
+                throw new ParameterException(spec.commandLine(), "--lowrank " + ranksOf + ": not a compressed checkpoint "
+                        + "(no " + CompressedCheckpoint.MANIFEST + ")");
+            }
+            ranks = LowRank.layersOf(CompressedCheckpoint.readProvenance(ranksOf));
+            if (ranks == null && lowrank != null) {
+                throw new ParameterException(spec.commandLine(), "--lowrank " + ranksOf
+                        + ": the checkpoint has no lowrank step (make one with ./skipflow lowrank)");
+            }
+        }
         var options = new ReportRunner.Options(texts, maxDocs, maxLen, sparsities, methods,
                 artifacts != null ? artifacts : out.resolve("artifacts"), calibration, exitThresholds, speedModel, quick);
         ReportRunner.Result result = ReportRunner.run(modelOptions.source(), options, Progress::phase,
                 line -> System.err.println("report: " + line));
         String command = "./skipflow " + String.join(" ", spec.commandLine().getParseResult().originalArgs());
-        List<Path> written = ReportWriter.write(out, command, result);
+        List<Path> written = new java.util.ArrayList<>(ReportWriter.write(out, command, result));
+        if (ranks != null) {
+            written.addAll(ReportWriter.ranks(out, ranksOf, ranks));
+        }
         System.err.println("report: wrote " + written.size() + " files to " + out.toAbsolutePath());
         written.forEach(p -> System.out.println(p));
         return 0;

@@ -169,6 +169,62 @@ public final class ReportWriter {
     }
 
     /**
+     * A low-rank checkpoint's ranks in a written report: {@code ranks.png}, a section of RESULTS.md (rank/full per
+     * block and map; f = factored, d = dense reconstruction, o = original) and {@code lowrank} in results.json.
+     */
+    public static List<Path> ranks(Path out, Path checkpoint, List<dev.skipflow.model.compression.lowrank.LowRank.Layer> layers)
+            throws IOException {
+        Path plot = rankPlot(out.resolve("ranks.png"), "Kept rank per layer (" + checkpoint.getFileName() + ")", layers);
+        Map<Integer, Map<String, String>> rows = new java.util.TreeMap<>();
+        Set<String> names = new LinkedHashSet<>();
+        for (var l : layers) {
+            names.add(l.name());
+            String kind = switch (l.stored()) {
+                case FACTORED -> "f";
+                case DENSE_RECONSTRUCTION -> "d";
+                case ORIGINAL -> "o";
+            };
+            rows.computeIfAbsent(l.block(), k -> new LinkedHashMap<>()).put(l.name(), l.rank() + "/" + l.fullRank() + " " + kind);
+        }
+        Map<String, String> label = Map.of("wq", "q", "wk", "k", "wv", "v", "wo", "o", "w1", "gate", "w3", "up",
+                "w2", "down");
+        StringBuilder md = new StringBuilder("\n## Low-rank layers (").append(checkpoint).append(")\n\n")
+                .append("Kept rank / full rank per map; f = two factors, d = dense reconstruction, o = the original matrix.\n\n")
+                .append("| block |");
+        names.forEach(n -> md.append(' ').append(label.getOrDefault(n, n)).append(" |"));
+        md.append("\n| ---: |");
+        names.forEach(n -> md.append(" ---: |"));
+        md.append('\n');
+        rows.forEach((b, r) -> {
+            md.append("| ").append(b).append(" |");
+            names.forEach(n -> md.append(' ').append(r.getOrDefault(n, "")).append(" |"));
+            md.append('\n');
+        });
+        md.append("\n![ranks](ranks.png)\n");
+        Path results = out.resolve("RESULTS.md");
+        Files.writeString(results, md.toString(), java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.APPEND);
+        Path json = out.resolve("results.json");
+        if (Files.isRegularFile(json)) {
+            ObjectMapper m = new ObjectMapper();
+            ObjectNode root = (ObjectNode) m.readTree(json.toFile());
+            ObjectNode lr = root.putObject("lowrank");
+            lr.put("checkpoint", checkpoint.toString());
+            lr.set("layers", m.valueToTree(layers.stream().map(l -> {
+                Map<String, Object> o = new LinkedHashMap<>();
+                o.put("block", l.block());
+                o.put("name", l.name());
+                o.put("rank", l.rank());
+                o.put("fullRank", l.fullRank());
+                o.put("stored", l.stored().name().toLowerCase(java.util.Locale.ROOT).replace('_', '-'));
+                return o;
+            }).toList()));
+            m.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+        }
+        return List.of(plot);
+    }
+
+    /**
      * A low-rank model's rank per block, one series per kind of map (q, k, v, o, gate, up, down):
      * what SoftLMs' learned thresholds chose, layer by layer.
      */

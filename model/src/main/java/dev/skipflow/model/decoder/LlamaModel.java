@@ -12,6 +12,7 @@ import dev.skipflow.model.nn.Linear;
 import dev.skipflow.model.nn.Mlp;
 import dev.skipflow.model.nn.MoeMlp;
 import dev.skipflow.model.nn.StackedLinear;
+import dev.skipflow.model.nn.StackedLowRankLinear;
 import dev.skipflow.model.nn.Tensors;
 import dev.skipflow.model.spec.BlockSpec;
 import dev.skipflow.model.spec.ModelSpec;
@@ -133,11 +134,39 @@ public final class LlamaModel implements AutoCloseable {
         if (one != null) {
             return one.build(manager);
         }
+        List<StackedLowRankLinear.Part> factored = factoredParts(parts);
+        if (factored != null) {
+            return StackedLowRankLinear.of(manager, parts[0].in(), factored);
+        }
         List<Linear> built = new ArrayList<>();
         for (LinearWeights p : parts) {
             built.add(p.build(manager));
         }
         return new StackedLinear(built);
+    }
+
+    /**
+     * The parts as one {@link StackedLowRankLinear} (one matmul for every first factor and dense part) when each is
+     * dense or two factors and at least one is factored; else null (LoRA and SVD training layers stay separate: their
+     * trainers find them as the parts of a {@link StackedLinear}).
+     */
+    private static List<StackedLowRankLinear.Part> factoredParts(LinearWeights... parts) {
+        if (!Boolean.parseBoolean(System.getProperty("skipflow.stackLowRank", "true"))) {
+            return null;
+        }
+        List<StackedLowRankLinear.Part> out = new ArrayList<>();
+        boolean any = false;
+        for (LinearWeights p : parts) {
+            if (p instanceof LinearWeights.LowRank r) {
+                out.add(new StackedLowRankLinear.Part(r.out(), r.rank(), r.a(), r.b(), r.bias()));
+                any = true;
+            } else if (p instanceof LinearWeights.Dense d) {
+                out.add(new StackedLowRankLinear.Part(d.out(), 0, d.weight(), null, d.bias()));
+            } else {
+                return null;
+            }
+        }
+        return any ? out : null;
     }
 
     /** This block's costs per token, from its own layers. */

@@ -45,6 +45,38 @@ public final class LowRank {
     }
 
     /**
+     * The layers of a low-rank checkpoint as its manifest records them (the last {@code lowrank} step's
+     * {@code perBlock}: rank, full rank and how each map is stored; widths and thresholds are not recorded, so
+     * they read 0), or null when {@code provenance} has no low-rank step.
+     */
+    @SuppressWarnings("unchecked")
+    public static List<Layer> layersOf(dev.skipflow.model.io.CompressedCheckpoint.Provenance provenance) {
+        Map<String, Object> settings = null;
+        for (var step : provenance.steps()) {
+            if (step.method().equals("lowrank")) {
+                settings = step.settings();
+            }
+        }
+        if (settings == null || !(settings.get("perBlock") instanceof List<?> blocks)) {
+            return null;
+        }
+        List<Layer> out = new ArrayList<>();
+        for (Object o : blocks) {
+            Map<String, Object> b = (Map<String, Object>) o;
+            int block = ((Number) b.get("block")).intValue();
+            Map<String, Object> rank = (Map<String, Object>) b.get("rank");
+            Map<String, Object> full = (Map<String, Object>) b.get("fullRank");
+            Map<String, Object> stored = (Map<String, Object>) b.get("stored");
+            for (var e : rank.entrySet()) {
+                String kind = String.valueOf(stored.get(e.getKey())).toUpperCase(java.util.Locale.ROOT).replace('-', '_');
+                out.add(new Layer(block, e.getKey(), 0, 0, ((Number) e.getValue()).intValue(),
+                        ((Number) full.get(e.getKey())).intValue(), Stored.valueOf(kind), 0f));
+            }
+        }
+        return out;
+    }
+
+    /**
      * @param linearParameters the dense maps' weights (biases aside)
      * @param budget {@code paramsRatio * linearParameters}
      * @param rankedParameters what the chosen ranks cost ({@link Layer#rankedParameters}), at most the budget

@@ -30,7 +30,8 @@ import java.util.function.IntConsumer;
  * SoftLMs' training: every map runs as {@code U diag(relu(s - t s_0)) V^T} ({@link SoftThresholdLinear}) through the
  * decoder's one forward pass, and the thresholds {@code t} (one per map; optionally U and V too) are trained with
  * Adam on {@code KL(dense || soft)} over every position of calibration samples, plus
- * {@code budgetWeight (P_soft / budget - 1)^2}, where {@code P_soft = sum soft rank (in + out)} and the soft rank is
+ * {@code budgetWeight (P_soft / budget - 1)^2}, where {@code P_soft = sum min(soft rank (in + out), in out)} (a map
+ * at or above its break-even is stored whole: it costs {@code in out}, as {@link LowRank#cost}) and the soft rank is
  * {@code sum_i sigmoid((s_i / s_0 - t) / temperature)}. Thresholds start at the uniform ranks (the budget met) and
  * stay in [0, 1]. The dense model's log-probabilities are computed once per sample.
  */
@@ -115,7 +116,10 @@ public final class SoftThresholds {
                     NDArray soft = m.zeros(new Shape());
                     for (SoftThresholdLinear[] block : layers) {
                         for (SoftThresholdLinear s : block) {
-                            soft = soft.add(s.softRank(o.temperature()).mul(s.in() + s.out()));
+                            // what the map will cost: r (in + out) up to the break-even, then the original
+                            // in out (LowRank.cost), so a map kept whole is not counted twice its size
+                            soft = soft.add(s.softRank(o.temperature()).mul(s.in() + s.out())
+                                    .minimum((float) s.in() * s.out()));
                         }
                     }
                     NDArray penalty = soft.div((float) budget).sub(1f).square().mul((float) o.budgetWeight());
