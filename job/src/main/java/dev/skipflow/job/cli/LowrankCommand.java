@@ -87,9 +87,11 @@ public final class LowrankCommand implements Callable<Integer> {
     @Option(names = "--factor-lr", defaultValue = "1e-4", description = "Adam learning rate of U and V (default: ${DEFAULT-VALUE}).")
     float factorLr;
 
-    @Option(names = "--operator", defaultValue = "relu", paramLabel = "relu|gate",
-            description = "Operator trained: relu = SoftLMs' relu(s - tau); gate = s sigmoid((s / s_0 - t) / T), a "
-                    + "differentiable hard threshold (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--operator", defaultValue = "gate", paramLabel = "relu|gate",
+            description = "Operator trained: gate = s sigmoid((s / s_0 - t) / T), a differentiable hard threshold that "
+                    + "trains the values served; relu = SoftLMs' relu(s - tau), which trains on shrunk values while "
+                    + "--values hard serves the original ones (less robust across seeds: docs/PERFORMANCE.md) "
+                    + "(default: ${DEFAULT-VALUE}).")
     String operator;
 
     @Option(names = "--values", defaultValue = "hard", paramLabel = "soft|hard",
