@@ -76,8 +76,8 @@ public final class Pruner {
                 List<GroupImportance.BlockScores> scores = GroupImportance.estimate(current, layers, o.importance(),
                         o.aggregation(), samples, device, o.seed() + s, done -> phase.accept(offset + done));
                 phase.accept(s * sampleWork);
-                // a global plan is of the original blocks; scores of a block already cut are spread back over
-                // its original width by the (zero) scores of what is gone, so widths never grow
+                // a global plan is of the original blocks: a block already cut has its scores placed back at
+                // their original indices, what is gone below everything left; prune() never widens a block
                 PrunePlan stepPlan = o.global() ? globalPlan(spec, layers, r, o.roundTo(), scores, keptKv, keptChannels)
                         : s == o.iterativeSteps() ? plan : PrunePlan.of(spec, layers, r, o.roundTo());
                 if (s == o.iterativeSteps()) {
