@@ -9,11 +9,9 @@ import dev.skipflow.model.compression.lowrank.Crossover;
 import dev.skipflow.model.compression.lowrank.LowRank;
 import dev.skipflow.model.compression.lowrank.LowRankOptions;
 import dev.skipflow.model.data.Documents;
-import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.weights.ModelWeights;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
@@ -163,22 +161,11 @@ public final class LowrankCommand implements Callable<Integer> {
                 Progress::phase);
         double seconds = (System.nanoTime() - start) / 1e9;
 
-        CompressedCheckpoint.Provenance previous = modelPath != null && CompressedCheckpoint.isCompressed(modelPath)
-                ? CompressedCheckpoint.readProvenance(modelPath) : null;
-        String originalSource = source.synthetic() != null ? "synthetic:" + source.synthetic()
-                : modelPath.toAbsolutePath().normalize().toString();
-        List<Path> extraFiles = new ArrayList<>();
-        Path tokenizer = tokenizerFile(source, modelPath);
-        if (tokenizer != null) {
-            extraFiles.add(tokenizer);
-        }
         Path plot = Files.createTempDirectory(tmpRoot(), "lowrank-plot").resolve("ranks.png");
         ReportWriter.rankPlot(plot, o.method().label() + " ranks, " + paramsRatio + " of the linear parameters kept ("
                 + (modelPath != null ? modelPath.getFileName() : "synthetic " + source.synthetic()) + ")", r.layers());
-        extraFiles.add(plot);
         try {
-            CheckpointOutput.write(r.weights(), CheckpointOutput.provenance(input, previous, originalSource, r.step()), out,
-                    force, extraFiles);
+            CheckpointOutput.write(source, input, r.weights(), r.step(), out, force, List.of(plot));
         } finally {
             Files.deleteIfExists(plot);
             Files.deleteIfExists(plot.getParent());
@@ -206,17 +193,6 @@ public final class LowrankCommand implements Callable<Integer> {
         return Path.of("target", "lowrank-svd", name + "-" + Integer.toHexString(where.hashCode()));
     }
 
-    /** The tokenizer the model uses, to copy beside the checkpoint (none for a synthetic model without one). */
-    private static Path tokenizerFile(ModelSource source, Path modelPath) {
-        if (source.tokenizer() != null) {
-            return Path.of(source.tokenizer());
-        }
-        if (modelPath == null) {
-            return null;
-        }
-        Path t = ModelPaths.tokenizer(null, modelPath);
-        return Files.isRegularFile(t) ? t : null;
-    }
 
     private void printSummary(ModelWeights input, LowRank.Result r, double seconds, Crossover cross) {
         long before = input.parameterCount();

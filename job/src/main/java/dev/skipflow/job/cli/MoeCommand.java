@@ -7,12 +7,9 @@ import dev.skipflow.model.compression.CheckpointOutput;
 import dev.skipflow.model.compression.moe.MoeOptions;
 import dev.skipflow.model.compression.moe.ToMoe;
 import dev.skipflow.model.data.Documents;
-import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.spec.BlockSpec;
 import dev.skipflow.model.weights.ModelWeights;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -96,32 +93,11 @@ public final class MoeCommand implements Callable<Integer> {
         ToMoe.Result r = ToMoe.run(input, docs, o, extra, modelOptions.device(), Progress::phase);
         double seconds = (System.nanoTime() - start) / 1e9;
 
-        Path modelPath = source.synthetic() != null ? null : source.modelPath();
-        CompressedCheckpoint.Provenance previous = modelPath != null && CompressedCheckpoint.isCompressed(modelPath)
-                ? CompressedCheckpoint.readProvenance(modelPath) : null;
-        String originalSource = source.synthetic() != null ? "synthetic:" + source.synthetic()
-                : modelPath.toAbsolutePath().normalize().toString();
-        List<Path> extraFiles = new ArrayList<>();
-        Path tokenizer = tokenizerFile(source, modelPath);
-        if (tokenizer != null) {
-            extraFiles.add(tokenizer);
-        }
-        CheckpointOutput.write(r.weights(), CheckpointOutput.provenance(input, previous, originalSource, r.step()), out,
-                force, extraFiles);
+        CheckpointOutput.write(source, input, r.weights(), r.step(), out, force, List.of());
         printSummary(input, r, o, seconds);
         return 0;
     }
 
-    private static Path tokenizerFile(ModelSource source, Path modelPath) {
-        if (source.tokenizer() != null) {
-            return Path.of(source.tokenizer());
-        }
-        if (modelPath == null) {
-            return null;
-        }
-        Path t = ModelPaths.tokenizer(null, modelPath);
-        return Files.isRegularFile(t) ? t : null;
-    }
 
     private void printSummary(ModelWeights input, ToMoe.Result r, MoeOptions o, double seconds) {
         long before = input.parameterCount();

@@ -11,11 +11,8 @@ import dev.skipflow.model.compression.prune.PruneOptions;
 import dev.skipflow.model.compression.prune.PrunePlan;
 import dev.skipflow.model.compression.prune.Pruner;
 import dev.skipflow.model.data.Documents;
-import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.weights.ModelWeights;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -151,18 +148,7 @@ public final class PruneCommand implements Callable<Integer> {
         Pruner.Result r = Pruner.run(input, docs, recoveryDocs, o, extra, modelOptions.device(), Progress::phase);
         double seconds = (System.nanoTime() - start) / 1e9;
 
-        Path modelPath = source.synthetic() != null ? null : source.modelPath();
-        CompressedCheckpoint.Provenance previous = modelPath != null && CompressedCheckpoint.isCompressed(modelPath)
-                ? CompressedCheckpoint.readProvenance(modelPath) : null;
-        String originalSource = source.synthetic() != null ? "synthetic:" + source.synthetic()
-                : modelPath.toAbsolutePath().normalize().toString();
-        List<Path> extraFiles = new ArrayList<>();
-        Path tokenizer = tokenizerFile(source, modelPath);
-        if (tokenizer != null) {
-            extraFiles.add(tokenizer);
-        }
-        CheckpointOutput.write(r.weights(), CheckpointOutput.provenance(input, previous, originalSource, r.step()), out,
-                force, extraFiles);
+        CheckpointOutput.write(source, input, r.weights(), r.step(), out, force, List.of());
         printSummary(input, r, seconds);
         return 0;
     }
@@ -176,17 +162,6 @@ public final class PruneCommand implements Callable<Integer> {
         };
     }
 
-    /** The tokenizer the model uses, to copy beside the checkpoint (none for a synthetic model without one). */
-    private static Path tokenizerFile(ModelSource source, Path modelPath) {
-        if (source.tokenizer() != null) {
-            return Path.of(source.tokenizer());
-        }
-        if (modelPath == null) {
-            return null;
-        }
-        Path t = ModelPaths.tokenizer(null, modelPath);
-        return Files.isRegularFile(t) ? t : null;
-    }
 
     private void printSummary(ModelWeights input, Pruner.Result r, double seconds) {
         PrunePlan p = r.plan();

@@ -1,5 +1,7 @@
 package dev.skipflow.model.compression;
 
+import dev.skipflow.model.ModelPaths;
+import dev.skipflow.model.ModelSource;
 import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.weights.Fingerprint;
 import dev.skipflow.model.weights.ModelWeights;
@@ -52,6 +54,39 @@ public final class CheckpointOutput {
         List<CompressedCheckpoint.Step> steps = new ArrayList<>(previous.steps());
         steps.add(step);
         return new CompressedCheckpoint.Provenance(previous.originalFingerprint(), previous.originalSource(), steps);
+    }
+
+    /**
+     * A compression command's output: {@code compressed}, made from {@code source}'s weights {@code input} by
+     * {@code step}, written to {@code out} with its provenance (continuing {@code source}'s when that is itself a
+     * compressed checkpoint), the tokenizer the source uses copied beside it, then {@code extraFiles}.
+     */
+    public static void write(ModelSource source, ModelWeights input, ModelWeights compressed, CompressedCheckpoint.Step step,
+            Path out, boolean force, List<Path> extraFiles) {
+        Path modelPath = source.synthetic() != null ? null : source.modelPath();
+        CompressedCheckpoint.Provenance previous = modelPath != null && CompressedCheckpoint.isCompressed(modelPath)
+                ? CompressedCheckpoint.readProvenance(modelPath) : null;
+        String originalSource = source.synthetic() != null ? "synthetic:" + source.synthetic()
+                : modelPath.toAbsolutePath().normalize().toString();
+        List<Path> files = new ArrayList<>();
+        Path tokenizer = tokenizerFile(source, modelPath);
+        if (tokenizer != null) {
+            files.add(tokenizer);
+        }
+        files.addAll(extraFiles);
+        write(compressed, provenance(input, previous, originalSource, step), out, force, files);
+    }
+
+    /** The tokenizer the model uses (none for a synthetic model without one). */
+    private static Path tokenizerFile(ModelSource source, Path modelPath) {
+        if (source.tokenizer() != null) {
+            return Path.of(source.tokenizer());
+        }
+        if (modelPath == null) {
+            return null;
+        }
+        Path t = ModelPaths.tokenizer(null, modelPath);
+        return Files.isRegularFile(t) ? t : null;
     }
 
     /**
