@@ -80,6 +80,8 @@ class PrunedJobIT {
                     assertEquals(executed, s.get("executedFlops").asLong(), "executedFlops is the pruned model's: " + a.value());
                     double share = 1 - executed / (double) dense;
                     assertEquals(share, s.get("savedFraction").asDouble(), 1e-9, a.value());
+                    assertEquals(share, s.get("byMethod").get("compression").asDouble(), 1e-9, "all of it by pruning");
+                    assertEquals(0.0, s.get("byMethod").get("routing").asDouble(), a.value());
                     assertTrue(share > 0.1, "3 of 5 blocks lose ~30% (the LM head is whole): " + a.value());
                     assertEquals(0, s.get("tokenBlocksSkipped").asLong(), "nothing routed: " + a.value());
                 }

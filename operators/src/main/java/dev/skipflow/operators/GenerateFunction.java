@@ -42,6 +42,7 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
     private transient Histogram latency;
     private transient Histogram timeToFirstToken;
     private transient volatile double lastSavedFraction;
+    private final dev.skipflow.model.flops.FlopAccount totalFlops = new dev.skipflow.model.flops.FlopAccount();
 
     /**
      * @param engineThreads PyTorch intra-op threads on CPU (0 leaves PyTorch's default); ignored on GPU
@@ -93,6 +94,11 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         group.gauge("batchSize", runner::batchSize);
         group.gauge("queueDepth", runner::queueDepth);
         group.gauge("savedFraction", () -> lastSavedFraction);
+        // since the subtask started, over every completion: the split DESIGN §4 gives completions, per vertex
+        group.gauge("totalSavedFraction", () -> totalSavings().savedFraction());
+        group.gauge("compressionSavedFraction", () -> totalSavings().byMethod().compression());
+        group.gauge("routingSavedFraction", () -> totalSavings().byMethod().routing());
+        group.gauge("exitSavedFraction", () -> totalSavings().byMethod().exit());
     }
 
     @Override
@@ -138,8 +144,17 @@ public final class GenerateFunction extends RichAsyncFunction<PromptRequest, Gen
         latency.update(now - request.receivedAtMillis());
         timeToFirstToken.update(ttft);
         lastSavedFraction = savings.savedFraction();
+        synchronized (totalFlops) {
+            totalFlops.addAll(s.account());
+        }
         return new Completion(request.id(), text, s.finishReason().name().toLowerCase(), prompt.length,
                 s.generatedCount(), now - request.receivedAtMillis(), ttft, savings);
+    }
+
+    private Savings totalSavings() {
+        synchronized (totalFlops) {
+            return totalFlops.savings();
+        }
     }
 
     private static String requestJson(PromptRequest r) {

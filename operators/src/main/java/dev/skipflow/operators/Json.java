@@ -30,6 +30,7 @@ public final class Json {
         sv.put("tokenBlocksTotal", s.tokenBlocksTotal());
         sv.put("earlyExitTokens", s.earlyExitTokens());
         sv.put("meanExitLayer", s.meanExitLayer());
+        byMethod(sv, s.byMethod());
         if (s.experts() != null) { // a mixture-of-experts model: per block, the tokens each expert took
             var blocks = sv.putArray("experts");
             for (long[] block : s.experts()) {
@@ -62,7 +63,15 @@ public final class Json {
         o.put("latencyP50Ms", m.latencyP50Ms());
         o.put("latencyP99Ms", m.latencyP99Ms());
         o.put("savedFraction", m.savedFraction());
+        byMethod(o, m.byMethod());
         return bytes(o);
+    }
+
+    private static void byMethod(ObjectNode parent, Savings.ByMethod m) {
+        ObjectNode b = parent.putObject("byMethod");
+        b.put("compression", m.compression());
+        b.put("routing", m.routing());
+        b.put("exit", m.exit());
     }
 
     private static byte[] bytes(ObjectNode o) {

@@ -33,7 +33,7 @@ public final class MetricsAggregate
         acc.completionTokens += c.completionTokens();
         acc.latencies.add(c.latencyMs());
         Savings s = c.savings();
-        acc.flops.add(s.denseFlops(), s.executedFlops(), s.tokenBlocksSkipped(), s.tokenBlocksTotal());
+        acc.flops.add(s);
         return acc;
     }
 
@@ -62,7 +62,7 @@ public final class MetricsAggregate
                 Collections.sort(sorted);
                 out.collect(new WindowMetrics(w.getStart(), w.getEnd(), acc.requests, acc.completionTokens,
                         acc.completionTokens / seconds, percentile(sorted, 0.50), percentile(sorted, 0.99),
-                        acc.flops.savings().savedFraction()));
+                        acc.flops.savings().savedFraction(), acc.flops.savings().byMethod()));
             }
         }
     }

@@ -11,4 +11,5 @@ public record WindowMetrics(
         double tokensPerSecond,
         double latencyP50Ms,
         double latencyP99Ms,
-        double savedFraction) implements Serializable {}
+        double savedFraction,
+        dev.skipflow.model.flops.Savings.ByMethod byMethod) implements Serializable {}

@@ -3,6 +3,8 @@ package dev.skipflow.job.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
+import dev.skipflow.model.ShippedArtifacts;
+import dev.skipflow.model.weights.Fingerprint;
 import dev.skipflow.job.local.AnswerCollector;
 import dev.skipflow.job.local.LocalRunner;
 import dev.skipflow.job.options.ModelOptions;
@@ -36,6 +38,10 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--exit", paramLabel = "PATH", description = "A trained exit-classifier artifact (from train-exit).")
     java.nio.file.Path exit;
 
+    @Option(names = "--dense", description = "Serve the plain dense path: no router and no exit classifier, not even "
+            + "the ones shipped for the default model.")
+    boolean dense;
+
     @Option(names = "--once", description = "Exit 0 once every sample prompt is answered.")
     boolean once;
 
@@ -58,6 +64,24 @@ public final class DemoCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (prompts < 1) {
             throw new IllegalArgumentException("--prompts must be at least 1");
+        }
+        if (dense && (routing.enabled() || exit != null)) {
+            throw new IllegalArgumentException("--dense serves without a router or an exit classifier; drop --router, "
+                    + "--baseline or --exit, or drop --dense");
+        }
+        if (!dense && !routing.enabled() && exit == null) {
+            // adaptive by default: the artifacts shipped for this model's fingerprint, if any
+            ShippedArtifacts.Found shipped = ShippedArtifacts.forModel(Fingerprint.of(modelOptions.weights()));
+            if (shipped.router() != null) {
+                routing.useRouter(shipped.router());
+            }
+            exit = shipped.exit();
+            System.err.println("skipflow demo: " + (shipped.any() ? "adaptive:"
+                    + (shipped.router() != null ? " router " + shipped.router() : "")
+                    + (shipped.exit() != null ? " exit " + shipped.exit() : "")
+                    + " (shipped for this model; --dense for the plain path)"
+                    : "no router or exit classifier ships for this model; serving dense (train them with train-router "
+                            + "and train-exit, then pass --router and --exit)"));
         }
         JobOptions options = new JobOptions();
         options.model = modelOptions;
@@ -89,12 +113,21 @@ public final class DemoCommand implements Callable<Integer> {
             runner.send(values);
             System.err.println("skipflow demo: sent " + prompts + " prompts to topic " + options.promptsTopic
                     + "; completions follow (read_committed, visible at each checkpoint)");
+            long sentNanos = System.nanoTime();
+            DemoSummary summary = new DemoSummary(prompts);
             return AnswerPrinter.printUntilAnswered("demo", answers, pending, once, timeoutSeconds, a -> {
                 if (!a.topic().equals(options.completionsTopic)) {
                     System.err.println("dead letter: " + a.value());
                     return null;
                 }
                 out.println(a.value());
+                try {
+                    if (summary.add(json.readTree(a.value()))) {
+                        summary.print(out, (System.nanoTime() - sentNanos) / 1e9);
+                    }
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
                 return a.key();
             });
         }

@@ -43,6 +43,11 @@ public final class RoutingOptions {
         return route.equals("all");
     }
 
+    /** Routes with a trained router artifact, as {@code --router PATH} would (a default the caller chose). */
+    public void useRouter(Path artifact) {
+        this.router = artifact;
+    }
+
     public boolean enabled() {
         return baseline != null || router != null;
     }

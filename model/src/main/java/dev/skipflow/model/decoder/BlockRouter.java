@@ -26,6 +26,14 @@ public interface BlockRouter {
     /** The attention paid in block {@code layer} by the rows that ran it (in {@code ran}'s order). */
     default void attended(int layer, Candidates ran, AttentionStats attention) {}
 
+    /**
+     * FLOPs of deciding one candidate's fate in block {@code layer} (a learned router's score; 0 for a
+     * fixed rule), charged to routing's savings.
+     */
+    default long decisionFlops(int layer) {
+        return 0;
+    }
+
     /** Short description for reports. */
     String describe();
 }

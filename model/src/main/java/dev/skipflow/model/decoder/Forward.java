@@ -221,7 +221,12 @@ public final class Forward {
                 }
                 for (int i : gone) {
                     Row r = rows.get(i);
-                    charge(r, flops.denseBlock(l, positions[i]), exit.propagateKv() ? flops.kvProjection(l) : 0, 0);
+                    if (r.account() != null) {
+                        long dense = flops.denseBlock(l, positions[i]);
+                        long compressed = flops.blockAttending(l, positions[i] + 1);
+                        long kv = exit.propagateKv() ? flops.kvProjection(l) : 0;
+                        r.account().charge(dense, dense - compressed, 0, compressed - kv, 0, 1);
+                    }
                     if (exit.propagateKv() && r.written() != null) {
                         r.written()[l]++;
                     }
@@ -267,8 +272,10 @@ public final class Forward {
                 }
             }
             int experts = block.mlp().experts();
+            long decision = router == null ? 0 : router.decisionFlops(l);
             for (int i : active) {
-                chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i]);
+                chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i], router != null,
+                        rows.get(i).routable() ? decision : 0);
                 if (experts > 0 && ran[i] && mlpExperts[i] >= 0 && rows.get(i).account() != null) {
                     rows.get(i).account().expert(l, mlpExperts[i], layers, experts);
                 }
@@ -283,7 +290,9 @@ public final class Forward {
             Row r = rows.get(i);
             if (r.wantsLogits()) {
                 if (r.account() != null) {
-                    r.account().add(flops.denseHead(), exited[i] ? 0 : flops.head(), 0, 0);
+                    // the head is never compressed; an exited row's output head was charged with its probe
+                    long dense = flops.denseHead();
+                    r.account().charge(dense, dense - flops.head(), 0, exited[i] ? flops.head() : 0, 0, 0);
                 }
                 if (!exited[i]) {
                     finals[k++] = i;
@@ -373,7 +382,7 @@ public final class Forward {
             long cost = flops.head() + exit.decisionFlops(vocab) + satFlops;
             for (int j = 0; j < nf; j++) {
                 int i = f[j];
-                charge(rows.get(i), 0, cost, 0);
+                chargeProbe(rows.get(i), cost);
                 int top = argmax(logits, j * vocab, vocab);
                 if (k > 0) {
                     state.candidates[i] = topK(logits, j * vocab, vocab, k);
@@ -397,7 +406,7 @@ public final class Forward {
             int na = 0;
             for (int j = 0; j < nc; j++) {
                 int i = c[j];
-                charge(rows.get(i), 0, cost, 0);
+                chargeProbe(rows.get(i), cost);
                 int top = ids[j][argmax(scores, j * k, k)];
                 float sat = saturation == null ? Float.NaN : saturation[indexOf(probed, i)];
                 if (exit.accepts(new ExitPolicy.Probe(scores, j * k, k, state.observe(i, top), sat), l)) {
@@ -408,7 +417,7 @@ public final class Forward {
                 int[] a = Arrays.copyOf(accepted, na);
                 float[] logits = model.logits(x.get(at(manager, a))).toFloatArray();
                 for (int j = 0; j < na; j++) {
-                    charge(rows.get(a[j]), 0, flops.head(), 0); // its output head, in place of the last block's
+                    chargeProbe(rows.get(a[j]), flops.head()); // its output head, in place of the last block's
                     state.stop(a[j], l, Arrays.copyOfRange(logits, j * vocab, (j + 1) * vocab));
                 }
             }
@@ -489,16 +498,23 @@ public final class Forward {
     /**
      * One row's block: the dense original's cost, and what ran, attention over the keys it really attended
      * (those its sequence wrote in this block, itself included) plus its MLP; a skipped row is charged nothing
-     * and writes nothing.
+     * and writes nothing. Savings split: the compressed block (its measured MLP, experts included) against the
+     * original is compression; a skipped block and keys others did not write are routing (exit, when no router
+     * ran: exited rows that write no keys), less the router's own decision.
      */
-    private static void chargeBlock(FlopCounter flops, Row r, int layer, int position, boolean ran, long mlp) {
+    private static void chargeBlock(FlopCounter flops, Row r, int layer, int position, boolean ran, long mlp,
+            boolean routed, long decision) {
         if (r.account() != null) {
             long dense = flops.denseBlock(layer, position);
+            FlopCounter.BlockCost c = flops.cost(layer);
             if (ran) {
-                FlopCounter.BlockCost c = flops.cost(layer);
-                r.account().add(dense, c.fixed() + c.perKey() * (r.written()[layer] + 1L) + mlp, 0, 1);
+                long full = c.fixed() + c.perKey() * (position + 1L) + mlp;
+                long executed = c.fixed() + c.perKey() * (r.written()[layer] + 1L) + mlp;
+                long keys = full - executed;
+                r.account().charge(dense, dense - full, routed ? keys - decision : -decision, routed ? 0 : keys, 0, 1);
             } else {
-                r.account().add(dense, 0, 1, 1);
+                long compressed = c.attending(position + 1);
+                r.account().charge(dense, dense - compressed, compressed - decision, 0, 1, 1);
             }
         }
         if (ran && r.written() != null) {
@@ -506,9 +522,10 @@ public final class Forward {
         }
     }
 
-    private static void charge(Row r, long dense, long executed, long skipped) {
+    /** A probe's head, decision and saturation: work early exit adds. */
+    private static void chargeProbe(Row r, long cost) {
         if (r.account() != null) {
-            r.account().add(dense, executed, skipped, dense > 0 ? 1 : 0);
+            r.account().charge(0, 0, 0, -cost, 0, 0);
         }
     }
 

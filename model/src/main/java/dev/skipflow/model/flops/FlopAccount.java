@@ -14,13 +14,39 @@ public final class FlopAccount implements java.io.Serializable {
     private long earlyExitTokens;
     private long exitLayerSum;
     private long[][] expertTokens; // [layer][expert], for a mixture-of-experts model; null until one is counted
+    // dense - executed, split by what saved it (each may go negative: a router's or a probe's own cost)
+    private long compressionSaved;
+    private long routingSaved;
+    private long exitSaved;
 
-    /** Adds work measured elsewhere: dense cost, what ran, and the token-blocks skipped out of total. */
-    public void add(long dense, long executed, long skipped, long total) {
+    /**
+     * Adds work whose dense cost and savings are known: what ran is {@code dense} less the three savings, so
+     * {@code byMethod} always sums to the saved fraction.
+     *
+     * @param compression what the compressed model's shapes saved against the dense original (experts included)
+     * @param routing what a router's skips saved (its own decisions' cost subtracted)
+     * @param exit what early exits saved (probes, the classifier and k/v propagation subtracted)
+     */
+    public void charge(long dense, long compression, long routing, long exit, long skipped, long total) {
         denseFlops += dense;
-        executedFlops += executed;
+        executedFlops += dense - compression - routing - exit;
+        compressionSaved += compression;
+        routingSaved += routing;
+        exitSaved += exit;
         tokenBlocksSkipped += skipped;
         tokenBlocksTotal += total;
+    }
+
+    /** Adds a request's or a window's totals (an aggregate of completions). */
+    public void add(Savings s) {
+        denseFlops += s.denseFlops();
+        executedFlops += s.executedFlops();
+        compressionSaved += Math.round(s.byMethod().compression() * s.denseFlops());
+        routingSaved += Math.round(s.byMethod().routing() * s.denseFlops());
+        exitSaved += Math.round(s.byMethod().exit() * s.denseFlops());
+        tokenBlocksSkipped += s.tokenBlocksSkipped();
+        tokenBlocksTotal += s.tokenBlocksTotal();
+        earlyExitTokens += s.earlyExitTokens();
     }
 
     /** A generated token's exit layer (1-based count of layers run); early when below {@code layers}. */
@@ -68,6 +94,9 @@ public final class FlopAccount implements java.io.Serializable {
         exitTokens += other.exitTokens;
         earlyExitTokens += other.earlyExitTokens;
         exitLayerSum += other.exitLayerSum;
+        compressionSaved += other.compressionSaved;
+        routingSaved += other.routingSaved;
+        exitSaved += other.exitSaved;
     }
 
     public long denseFlops() {
@@ -88,7 +117,10 @@ public final class FlopAccount implements java.io.Serializable {
                 experts[l] = expertTokens[l] == null ? new long[0] : expertTokens[l].clone();
             }
         }
+        Savings.ByMethod byMethod = denseFlops == 0 ? Savings.ByMethod.NONE
+                : new Savings.ByMethod((double) compressionSaved / denseFlops, (double) routingSaved / denseFlops,
+                        (double) exitSaved / denseFlops);
         return new Savings(denseFlops, executedFlops, saved, tokenBlocksSkipped, tokenBlocksTotal,
-                earlyExitTokens, meanExit, experts);
+                earlyExitTokens, meanExit, experts, byMethod);
     }
 }

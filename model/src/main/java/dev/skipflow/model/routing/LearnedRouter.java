@@ -122,6 +122,19 @@ public final class LearnedRouter implements TokenRouter {
         return keep;
     }
 
+    /**
+     * The MLP's score of one token in a block with nonzero sparsity (4 → 64 → 1, ReLU); the features come from
+     * attention the block computed anyway. A short prompt whose block keeps every token is charged too.
+     */
+    @Override
+    public long decisionFlops(int layer) {
+        if (schedule.at(layer) <= 0) {
+            return 0;
+        }
+        int h = RouterArtifact.HIDDEN;
+        return 2L * RouterFeatures.COUNT * h + h + h + 2L * h + 1;
+    }
+
     @Override
     public String describe() {
         return "learned " + schedule;

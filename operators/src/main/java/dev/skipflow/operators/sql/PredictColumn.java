@@ -16,8 +16,14 @@ public enum PredictColumn {
     FINISH_REASON("finish_reason", LogicalTypeRoot.VARCHAR, "STRING"),
     PROMPT_TOKENS("prompt_tokens", LogicalTypeRoot.INTEGER, "INT"),
     COMPLETION_TOKENS("completion_tokens", LogicalTypeRoot.INTEGER, "INT"),
-    /** Share of the dense model's FLOPs that routing and early exit saved. */
+    /** Share of the dense original's FLOPs saved: compression, routing and early exit together. */
     SAVED_FRACTION("saved_fraction", LogicalTypeRoot.DOUBLE, "DOUBLE"),
+    /** The part of saved_fraction that the compressed model's shapes saved (DESIGN §4 byMethod.compression). */
+    COMPRESSION_SAVED("compression_saved", LogicalTypeRoot.DOUBLE, "DOUBLE"),
+    /** The part that the router's skips saved (byMethod.routing). */
+    ROUTING_SAVED("routing_saved", LogicalTypeRoot.DOUBLE, "DOUBLE"),
+    /** The part that early exits saved (byMethod.exit). */
+    EXIT_SAVED("exit_saved", LogicalTypeRoot.DOUBLE, "DOUBLE"),
     TOKEN_BLOCKS_SKIPPED("token_blocks_skipped", LogicalTypeRoot.BIGINT, "BIGINT"),
     EARLY_EXIT_TOKENS("early_exit_tokens", LogicalTypeRoot.BIGINT, "BIGINT"),
     /**

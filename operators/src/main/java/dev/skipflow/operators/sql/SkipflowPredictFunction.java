@@ -86,6 +86,9 @@ public final class SkipflowPredictFunction extends AsyncPredictFunction {
                 case PROMPT_TOKENS -> prompt.length;
                 case COMPLETION_TOKENS -> s.generatedCount();
                 case SAVED_FRACTION -> savings.savedFraction();
+                case COMPRESSION_SAVED -> savings.byMethod().compression();
+                case ROUTING_SAVED -> savings.byMethod().routing();
+                case EXIT_SAVED -> savings.byMethod().exit();
                 case TOKEN_BLOCKS_SKIPPED -> savings.tokenBlocksSkipped();
                 case EARLY_EXIT_TOKENS -> savings.earlyExitTokens();
                 case ERROR -> null;
