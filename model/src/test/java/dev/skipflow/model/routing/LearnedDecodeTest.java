@@ -39,13 +39,17 @@ class LearnedDecodeTest {
         var evaluator = new PerplexityEvaluator(model);
         int layers = model.spec().nLayers();
         // skipping block 2 for every decoding token is exactly removing block 2 in decode
-        var learned = evaluator.compareDecode(DOCS, constant(model, -1f, 0, 0, 0.3, 0, 0), i -> { });
+        LearnedRouter router = constant(model, -1f, 0, 0, 0.3, 0, 0);
+        var learned = evaluator.compareDecode(DOCS, router, i -> { });
         var removed = evaluator.compareDecode(DOCS, new BlockRemoval(layers, 2), i -> { });
         assertEquals(removed.routed().nll(), learned.routed().nll(), 1e-9);
         assertEquals(removed.agreement(), learned.agreement(), 1e-12);
         var s = learned.routed().flops().savings();
         assertEquals(s.tokenBlocksTotal() / layers, s.tokenBlocksSkipped(), "one block of five skipped, every token");
-        assertEquals(removed.routed().flops().savings().executedFlops(), s.executedFlops());
+        // the same blocks ran; the learned router also paid for one decision per token in block 2 (a fixed rule pays none)
+        assertEquals(0, router.decisionFlops(1));
+        assertEquals(removed.routed().flops().savings().executedFlops() + s.tokenBlocksSkipped() * router.decisionFlops(2),
+                s.executedFlops());
         assertTrue(learned.agreement() < 1.0);
 
         // a score of 0 or above keeps every token in every block: the dense result, at the dense cost
