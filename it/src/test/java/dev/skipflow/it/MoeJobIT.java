@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.cli.SkipflowCli;
 import dev.skipflow.job.local.AnswerCollector;
@@ -13,10 +12,8 @@ import dev.skipflow.job.local.LocalRunner;
 import dev.skipflow.model.flops.FlopCounter;
 import dev.skipflow.model.io.ModelLoader;
 import dev.skipflow.model.spec.ModelSpec;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -45,16 +42,9 @@ class MoeJobIT {
             Holder h = new Holder();
             new picocli.CommandLine(h).parseArgs("--model", pruned.toString(), "--device", "cpu");
             o.model = h.model;
-            List<byte[]> values = new ArrayList<>();
             String[] prompts = {"Once upon a time", "Lily and Ben went to the park", "The little dog was sad because"};
-            for (int i = 0; i < 6; i++) { // requests i and i + 3 are the same prompt, same length
-                ObjectNode r = StreamingScenario.JSON.createObjectNode();
-                r.put("id", "p-" + i);
-                r.put("prompt", prompts[i % prompts.length]);
-                r.put("maxTokens", 10 + i % 3);
-                r.put("adaptive", i % 2 == 0);
-                values.add(r.toString().getBytes(StandardCharsets.UTF_8));
-            }
+            // requests i and i + 3 are the same prompt, same length
+            List<byte[]> values = StreamingScenario.alternatingRequests("p-", prompts, i -> 10 + i % 3, 6);
             try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);
                     AnswerCollector answers = runner.answers()) {
                 runner.send(values);

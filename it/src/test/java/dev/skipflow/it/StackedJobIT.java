@@ -6,7 +6,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.Device;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.cli.SkipflowCli;
 import dev.skipflow.job.local.AnswerCollector;
@@ -16,7 +15,6 @@ import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.exit.ExitTrainer;
 import dev.skipflow.model.io.CompressedCheckpoint;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -60,15 +58,8 @@ class StackedJobIT {
             o.model = h.model;
             o.routing = RoutedJobIT.routing("--baseline", "static", "--sparsity", "0.3");
             o.exit = exit;
-            List<byte[]> values = new ArrayList<>();
-            for (int i = 0; i < 6; i++) {
-                ObjectNode r = StreamingScenario.JSON.createObjectNode();
-                r.put("id", "s-" + i);
-                r.put("prompt", "Once upon a time, there was a little dog named Max who liked to run");
-                r.put("maxTokens", 24);
-                r.put("adaptive", i % 2 == 0);
-                values.add(r.toString().getBytes(StandardCharsets.UTF_8));
-            }
+            List<byte[]> values = StreamingScenario.alternatingRequests("s-",
+                    new String[] {"Once upon a time, there was a little dog named Max who liked to run"}, i -> 24, 6);
             try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);
                     AnswerCollector answers = runner.answers()) {
                 runner.send(values);

@@ -333,21 +333,31 @@ final class StreamingScenario {
      * ids {@code adaptive:false}), and checks every answer: adaptive ones with {@code adaptiveCheck} (given the
      * completion and its savings), dense ones cost exactly dense and equal {@code ./skipflow generate}'s text.
      */
+    /**
+     * {@code n} prompt records with ids {@code idPrefix + i}: prompt {@code i % prompts.length}, maxTokens
+     * {@code maxTokens(i)}, even ones adaptive and odd ones dense (A/B in one run).
+     */
+    static List<byte[]> alternatingRequests(String idPrefix, String[] prompts, java.util.function.IntUnaryOperator maxTokens,
+            int n) {
+        List<byte[]> values = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            ObjectNode r = JSON.createObjectNode();
+            r.put("id", idPrefix + i);
+            r.put("prompt", prompts[i % prompts.length]);
+            r.put("maxTokens", maxTokens.applyAsInt(i));
+            r.put("adaptive", i % 2 == 0);
+            values.add(r.toString().getBytes(StandardCharsets.UTF_8));
+        }
+        return values;
+    }
+
     static void adaptiveAndDense(java.util.function.Consumer<JobOptions> configure, int maxTokens,
             java.util.function.BiConsumer<JsonNode, JsonNode> adaptiveCheck) throws Exception {
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0, Path.of("target", "it-kafka-" + System.nanoTime()), true)) {
             JobOptions o = options(broker.bootstrapServers(), suffix());
             configure.accept(o);
             String prompt = "Once upon a time, there was a little dog named Max who liked to run";
-            List<byte[]> values = new ArrayList<>();
-            for (int i = 0; i < 6; i++) {
-                ObjectNode r = JSON.createObjectNode();
-                r.put("id", "r-" + i);
-                r.put("prompt", prompt);
-                r.put("maxTokens", maxTokens);
-                r.put("adaptive", i % 2 == 0);
-                values.add(r.toString().getBytes(StandardCharsets.UTF_8));
-            }
+            List<byte[]> values = alternatingRequests("r-", new String[] {prompt}, i -> maxTokens, 6);
             try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);
                     AnswerCollector answers = runner.answers()) {
                 runner.send(values);
