@@ -4,17 +4,14 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.Device;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.cli.SkipflowCli;
 import dev.skipflow.job.local.AnswerCollector;
 import dev.skipflow.job.local.EmbeddedKafkaBroker;
 import dev.skipflow.job.local.LocalRunner;
-import dev.skipflow.model.data.Documents;
-import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.exit.ExitTrainer;
 import dev.skipflow.model.io.CompressedCheckpoint;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,42 +19,51 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
- * A stacked bundle through Kafka: stories260K pruned, then its pruned blocks made low rank, served with a router
- * and an exit classifier trained on the compressed model. Every completion's {@code savings.byMethod} sums to its
- * {@code savedFraction}, adaptive requests save by all three methods, dense ones by compression only; the metrics
- * topic carries the same split.
+ * A serving bundle built by {@code ./skipflow stack} through Kafka: stories260K pruned, then made low rank, with a
+ * router and an exit classifier trained on the compressed model, which the job serves from the bundle without being
+ * told. Every completion's {@code savings.byMethod} sums to its {@code savedFraction}, adaptive requests save by all
+ * three methods, dense ones by compression only; the metrics topic carries the same split. A stack whose second
+ * step fails leaves nothing behind.
  */
 class StackedJobIT {
 
     @Test
-    void aPrunedLowRankModelWithARouterAndAnExitSavesByEachMethodAndTheSharesSumToTheWhole() throws Exception {
-        Path pruned = Path.of("target", "it-stack-prune-" + System.nanoTime());
-        Path stacked = Path.of("target", "it-stack-lowrank-" + System.nanoTime());
+    void aStackedBundleWithItsRouterAndExitSavesByEachMethodAndTheSharesSumToTheWhole() throws Exception {
+        Path root = Path.of("target", "it-stack-" + System.nanoTime());
+        Path bundle = root.resolve("bundle");
         String original = StreamingScenario.shared().resolve("models/stories260K/stories260K.bin").toString();
-        assertEquals(0, SkipflowCli.execute("prune", "--model", original, "--device", "cpu", "--ratio", "0.3",
-                "--samples", "3", "--recover-steps", "2", "--recover-batch", "1", "--recover-max-len", "32",
-                "--out", pruned.toString()));
-        assertEquals(0, SkipflowCli.execute("lowrank", "--model", pruned.toString(), "--device", "cpu",
-                "--params-ratio", "0.8", "--steps", "3", "--samples", "4", "--crossover", "params",
-                "--out", stacked.toString()));
-        List<String> chain = CompressedCheckpoint.readProvenance(stacked).steps().stream()
+        List<String> stack = List.of("stack", "--model", original, "--device", "cpu", "--steps", "prune:0.3,lowrank:0.8",
+                "--prune-args", "--samples 3 --recover-steps 2 --recover-batch 1 --recover-max-len 32",
+                "--lowrank-args", "--steps 3 --samples 4 --crossover params",
+                "--router", "0.3", "--router-args", "--steps 5 --docs 16 --docs-per-step 2 --search-docs 4 "
+                        + "--search-max-len 64 --generations 0 --oracle-docs 4 --max-len 32",
+                "--exit", "--exit-args", "--docs 40 --max-len 64 --target-agreement 0.9 --min-layer 2 --every 1",
+                "--out", bundle.toString());
+
+        List<String> failing = new ArrayList<>(stack);
+        failing.set(failing.indexOf("--steps 3 --samples 4 --crossover params"), "--method no-such-method");
+        assertEquals(2, SkipflowCli.execute(failing.toArray(String[]::new)));
+        assertFalse(Files.exists(bundle), "a failed stack writes no bundle");
+        try (var left = Files.list(root)) {
+            assertEquals(List.of(), left.toList(), "nor leaves its staging folder");
+        }
+
+        assertEquals(0, SkipflowCli.execute(stack.toArray(String[]::new)));
+        List<String> chain = CompressedCheckpoint.readProvenance(bundle).steps().stream()
                 .map(CompressedCheckpoint.Step::method).toList();
-        assertEquals(2, chain.size(), "the manifest records both steps back to the original: " + chain);
+        assertEquals(List.of("prune", "lowrank"), chain, "the bundle's manifest records both steps back to the original");
+        assertEquals(List.of("prune"), CompressedCheckpoint.readProvenance(bundle.resolve("steps/1-prune")).steps().stream()
+                .map(CompressedCheckpoint.Step::method).toList());
+        assertTrue(Files.isRegularFile(bundle.resolve("router.json")) && Files.isRegularFile(bundle.resolve("exit.json")));
+        JsonNode built = StreamingScenario.JSON.readTree(bundle.resolve("stack.json").toFile());
+        assertEquals("prune:0.3,lowrank:0.8", built.get("steps").asText());
+        assertEquals(4, built.get("parts").size(), built.toString());
 
         PrunedJobIT.Holder h = new PrunedJobIT.Holder();
-        new picocli.CommandLine(h).parseArgs("--model", stacked.toString(), "--device", "cpu");
-        Path exit = Path.of("target", "it-stack-exit-" + System.nanoTime() + ".json");
-        try (LlamaModel m = new LlamaModel(h.model.weights(), Device.cpu())) {
-            var docs = Documents.read(StreamingScenario.shared().resolve("data/tinystories-train-sample.txt"),
-                    h.model.tokenizer(), 64, 40);
-            ExitTrainer.train(m, "stacked", docs, new ExitTrainer.Options(0.9, 0.3, 1, 0, 2, 1), i -> { }, line -> { })
-                    .artifact().save(exit);
-        }
+        new picocli.CommandLine(h).parseArgs("--model", bundle.toString(), "--device", "cpu");
         try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0, Path.of("target", "it-kafka-" + System.nanoTime()), true)) {
             JobOptions o = StreamingScenario.options(broker.bootstrapServers(), StreamingScenario.suffix());
-            o.model = h.model;
-            o.routing = RoutedJobIT.routing("--baseline", "static", "--sparsity", "0.3");
-            o.exit = exit;
+            o.model = h.model; // no --router, no --exit: the job takes the bundle's
             List<byte[]> values = StreamingScenario.alternatingRequests("s-",
                     new String[] {"Once upon a time, there was a little dog named Max who liked to run"}, i -> 24, 6);
             try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);

@@ -74,6 +74,12 @@ public final class JobOptions {
                     + "early; refused when trained for another model.")
     public java.nio.file.Path exit;
 
+    @Option(names = "--dense",
+            description = "Serve without the router and exit classifier a --model bundle (from stack) carries; "
+                    + "without this a bundle's router.json and exit.json are used unless --router, --baseline or --exit "
+                    + "is given.")
+    public boolean dense;
+
     @Option(names = "--max-batch", description = "Sequences decoded together per task slot (default: ${DEFAULT-VALUE}).")
     public int maxBatch = 64;
 
@@ -140,6 +146,35 @@ public final class JobOptions {
     /** The per-request limits for the parser. */
     public dev.skipflow.operators.PromptLimits limits() {
         return new dev.skipflow.operators.PromptLimits(maxPayloadBytes, maxCompletionTokens, maxPromptTokens);
+    }
+
+    /**
+     * Takes the router and exit classifier a bundle folder given as {@code --model} carries, unless any router or
+     * exit option was given or {@code --dense}; says what it took on {@code log}.
+     */
+    public void useBundleArtifacts(java.util.function.Consumer<String> log) {
+        if (dense) {
+            if (routing.enabled() || exit != null) {
+                throw new IllegalArgumentException("--dense serves without a router or an exit classifier; drop "
+                        + "--router, --baseline or --exit, or drop --dense");
+            }
+            return;
+        }
+        if (routing.enabled() || exit != null || model.source().synthetic() != null) {
+            return;
+        }
+        dev.skipflow.model.ShippedArtifacts.Found found = dev.skipflow.model.ShippedArtifacts.inBundle(
+                model.source().modelPath());
+        if (found.router() != null) {
+            routing.useRouter(found.router());
+        }
+        if (found.exit() != null) {
+            exit = found.exit();
+        }
+        if (found.any()) {
+            log.accept("serving the bundle's" + (found.router() != null ? " router " + found.router() : "")
+                    + (found.exit() != null ? " exit classifier " + found.exit() : "") + " (--dense for neither)");
+        }
     }
 
     /** Refuses settings that cannot work, with the option to change. */

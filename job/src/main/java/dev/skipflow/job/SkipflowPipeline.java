@@ -43,12 +43,14 @@ public final class SkipflowPipeline {
 
     /**
      * Adds the job's operators to {@code env}, turns on checkpointing (durable in {@code --checkpoint-dir} when
-     * given) and, when there is one, sets the checkpoint or savepoint to restore from.
+     * given) and, when there is one, sets the checkpoint or savepoint to restore from. A bundle given as --model
+     * serves its own router and exit classifier unless the options say otherwise ({@link JobOptions#useBundleArtifacts}).
      *
      * @return the checkpoint or savepoint the job restores from, or null
      */
     public static String build(StreamExecutionEnvironment env, JobOptions o) {
         o.validate();
+        o.useBundleArtifacts(line -> System.err.println("skipflow job: " + line));
         if (o.parallelism > 0) {
             env.setParallelism(o.parallelism);
         }

@@ -70,8 +70,11 @@ public final class DemoCommand implements Callable<Integer> {
                     + "--baseline or --exit, or drop --dense");
         }
         if (!dense && !routing.enabled() && exit == null) {
-            // adaptive by default: the artifacts shipped for this model's fingerprint, if any
-            ShippedArtifacts.Found shipped = ShippedArtifacts.forModel(Fingerprint.of(modelOptions.weights()));
+            // adaptive by default: a bundle's own artifacts, else those shipped for this model's fingerprint, if any
+            ShippedArtifacts.Found bundle = modelOptions.source().synthetic() != null ? new ShippedArtifacts.Found(null, null)
+                    : ShippedArtifacts.inBundle(modelOptions.source().modelPath());
+            ShippedArtifacts.Found shipped = bundle.any() ? bundle
+                    : ShippedArtifacts.forModel(Fingerprint.of(modelOptions.weights()));
             if (shipped.router() != null) {
                 routing.useRouter(shipped.router());
             }
@@ -79,7 +82,7 @@ public final class DemoCommand implements Callable<Integer> {
             System.err.println("skipflow demo: " + (shipped.any() ? "adaptive:"
                     + (shipped.router() != null ? " router " + shipped.router() : "")
                     + (shipped.exit() != null ? " exit " + shipped.exit() : "")
-                    + " (shipped for this model; --dense for the plain path)"
+                    + (bundle.any() ? " (the bundle's own" : " (shipped for this model") + "; --dense for the plain path)"
                     : "no router or exit classifier ships for this model; serving dense (train them with train-router "
                             + "and train-exit, then pass --router and --exit)"));
         }

@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
         description = "Adaptive-compute LLM inference on streams (Kafka + Flink + DJL).",
         subcommands = {DemoCommand.class, JobCommand.class, BrokerCommand.class, GenerateCommand.class, EvalCommand.class,
             BenchCommand.class, ReportCommand.class, TrainRouterCommand.class, TrainExitCommand.class, PruneCommand.class,
-            LowrankCommand.class, MoeCommand.class, SqlCommand.class})
+            LowrankCommand.class, MoeCommand.class, StackCommand.class, SqlCommand.class})
 public final class SkipflowCli implements Runnable {
 
     @Override
@@ -25,6 +25,8 @@ public final class SkipflowCli implements Runnable {
     /** Runs a command; user errors print one clear line and exit 2 instead of a stack trace. */
     public static int execute(String... args) {
         CommandLine cli = new CommandLine(new SkipflowCli());
+        // stack's --prune-args=--recover-steps=50 and the like pass options on as values
+        cli.getSubcommands().get("stack").setAllowOptionsAsOptionParameters(true);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof ModelFormatException
                     || e instanceof UncheckedIOException) {
