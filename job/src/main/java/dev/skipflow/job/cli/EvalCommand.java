@@ -81,7 +81,7 @@ public final class EvalCommand implements Callable<Integer> {
     String protocol;
 
     @Option(names = "--exit-oracle", description = "Instead of perplexity: what a perfect early-exit classifier could "
-            + "save, probing (final norm + LM head, charged) from each block on; agreement is 100% by construction.")
+            + "save, probing (final norm + LM head, charged) from each block on; agreement is 100%% by construction.")
     boolean exitOracle;
 
     private int exitOracle(List<int[]> docs) throws Exception {
@@ -219,12 +219,22 @@ public final class EvalCommand implements Callable<Integer> {
     private int serving(List<int[]> docs) throws Exception {
         ServingEvaluator.Side side;
         int layers;
-        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
+        String against = original.enabled() ? original.source(modelOptions).describe() : null;
+        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
+                LlamaModel reference = against == null ? null : new LlamaModel(
+                        original.weights(modelOptions, w -> System.err.println("eval: warning: " + w)),
+                        modelOptions.device())) {
             layers = model.spec().nLayers();
-            var variants = Variants.exitsThenRouter(routing.router(model, modelOptions.tokenizer()),
-                    exitOptions.sweep(model));
+            var variants = new java.util.ArrayList<PerplexityEvaluator.Variant>();
+            if (reference != null) {
+                // the compressed model's own dense path: what compression alone keeps
+                variants.add(new PerplexityEvaluator.Variant("this model, dense path (compression only)", null, null));
+            }
+            variants.addAll(Variants.exitsThenRouter(routing.router(model, modelOptions.tokenizer()),
+                    exitOptions.sweep(model)));
             try (ProgressBar bar = Progress.bar("eval (serving)", docs.size())) {
-                side = new ServingEvaluator(model, routing.routeDecode()).compare(docs, variants, bar::stepTo);
+                side = new ServingEvaluator(model, reference != null ? reference : model, routing.routeDecode())
+                        .compare(docs, variants, bar::stepTo);
             }
         }
         PerplexityEvaluator.Result d = side.dense();
@@ -232,6 +242,9 @@ public final class EvalCommand implements Callable<Integer> {
         ObjectNode o = header(m, d);
         o.put("protocol", "serving");
         o.put("route", routing.routeDecode() ? "all" : "prompt");
+        if (against != null) {
+            o.put("original", against);
+        }
         o.put("perplexity", d.perplexity());
         o.put("seconds", d.seconds());
         var rows = o.putArray("variants");
@@ -240,6 +253,10 @@ public final class EvalCommand implements Callable<Integer> {
                             + "documents, %d scored continuation tokens, dense perplexity %.4f (%.2f s)%n",
                     modelOptions.describeModel(), text, routing.routeDecode() ? "all" : "prompt", d.documents(),
                     d.predictedTokens(), d.perplexity(), d.seconds());
+            if (against != null) {
+                System.out.println("dense = the original " + against + "; every row runs this model, FLOPs and agreement "
+                        + "against the original");
+            }
             System.out.printf("%-70s %9s %9s %10s %12s %11s %8s%n", "variant", "agreement", "greedy@32", "perplexity",
                     "layers saved", "FLOPs saved", "speedup");
         }
@@ -255,6 +272,10 @@ public final class EvalCommand implements Callable<Integer> {
             r.put("tokenBlocksTotal", s.tokenBlocksTotal());
             r.put("layerComputationsSaved", s.layersSavedFraction(layers));
             r.put("savedFraction", s.savedFraction());
+            ObjectNode by = r.putObject("byMethod");
+            by.put("compression", s.byMethod().compression());
+            by.put("routing", s.byMethod().routing());
+            by.put("exit", s.byMethod().exit());
             r.put("speedup", v.medianSpeedup());
             if (!json) {
                 System.out.printf("%-70s %8.2f%% %8.2f%% %10.4f %11.1f%% %10.1f%% %7.2fx%n", v.variant().name(),
@@ -358,16 +379,16 @@ public final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--protocol serving already decodes the continuation; drop --decode, "
                     + "--skip-oracle and --exit-oracle");
         }
-        if (original.enabled()) {
-            if (routing.enabled() || exitOptions.enabled() || decode || skipOracle || exitOracle
-                    || protocol.equals("serving")) {
-                throw new IllegalArgumentException("--original compares the two models' dense passes under the prefill "
-                        + "protocol; drop --router/--baseline, --exit, --decode, the oracles and --protocol serving");
-            }
-            return againstOriginal(docs);
-        }
         if (protocol.equals("serving")) {
             return serving(docs);
+        }
+        if (original.enabled()) {
+            if (routing.enabled() || exitOptions.enabled() || decode || skipOracle || exitOracle) {
+                throw new IllegalArgumentException("--original with a router or an exit needs --protocol serving (the "
+                        + "prefill protocol compares the two models' dense passes); drop --router/--baseline, --exit, "
+                        + "--decode and the oracles, or add --protocol serving");
+            }
+            return againstOriginal(docs);
         }
         if (skipOracle) {
             return oracle(docs);

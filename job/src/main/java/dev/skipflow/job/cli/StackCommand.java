@@ -160,7 +160,7 @@ public final class StackCommand implements Callable<Integer> {
         ShippedArtifacts.Found found = ShippedArtifacts.inBundle(r.bundle());
         System.out.printf("serve it: ./skipflow job --model %s --bootstrap-servers HOST:PORT (or demo --model %s)%s%n",
                 r.bundle(), r.bundle(), found.any() ? "; its router and exit classifier are used unless --dense" : "");
-        System.out.printf("measure it: ./skipflow eval --model %s --original%s%s --protocol serving%n", r.bundle(),
+        System.out.printf("measure it: ./skipflow eval --model %s --original%s%s --protocol serving --text FILE%n", r.bundle(),
                 found.router() != null ? " --router " + found.router() : "",
                 found.exit() != null ? " --exit " + found.exit() : "");
         return 0;

@@ -14,7 +14,8 @@ public final class OriginalOptions {
     @Option(names = "--original", arity = "0..1", fallbackValue = "", paramLabel = "PATH",
             description = "Also run the original model side by side with --model, in the same run: PATH (a model "
                     + "file or folder, or synthetic:NAME), or without PATH the original that --model's compressed "
-                    + "checkpoint manifest names.")
+                    + "checkpoint manifest names. With --protocol serving, the original is the dense every row is "
+                    + "judged against (agreement, FLOPs, speed-up), the compressed model's dense path a row of its own.")
     String original;
 
     public boolean enabled() {

@@ -20,6 +20,9 @@ import java.util.function.IntConsumer;
  * Perplexity and top-1 agreement with dense are scored on the continuation's predictions only (the last prompt
  * position's included). Greedy agreement: the share of the first {@link #GREEDY_TOKENS} tokens generated from the
  * prompt that equal dense greedy's, position by position.
+ *
+ * <p>With a reference model (a compressed model's original), "dense" is the reference's dense path: agreement,
+ * speed-up and FLOPs are then against the original, as a served bundle is judged.
  */
 public final class ServingEvaluator {
 
@@ -34,11 +37,25 @@ public final class ServingEvaluator {
     public record Side(PerplexityEvaluator.Result dense, List<ServingResult> variants) {}
 
     private final LlamaModel model;
+    private final LlamaModel reference;
     private final boolean routeDecode;
 
     /** @param routeDecode whether routers also act on decoding tokens (false: prefill only, FTP's own setting) */
     public ServingEvaluator(LlamaModel model, boolean routeDecode) {
+        this(model, model, routeDecode);
+    }
+
+    /**
+     * @param reference the model whose dense path the variants (all run on {@code model}) are compared with, e.g.
+     *     the original a compressed {@code model} was made from; same tokenizer and context
+     */
+    public ServingEvaluator(LlamaModel model, LlamaModel reference, boolean routeDecode) {
+        if (reference.spec().vocabSize() != model.spec().vocabSize()) {
+            throw new IllegalArgumentException("the reference model's vocabulary (" + reference.spec().vocabSize()
+                    + ") differs from the model's (" + model.spec().vocabSize() + ")");
+        }
         this.model = model;
+        this.reference = reference;
         this.routeDecode = routeDecode;
     }
 
@@ -52,13 +69,14 @@ public final class ServingEvaluator {
         // positions a document needs: all its tokens when scored, its prompt and 31 fed tokens when generating
         int needed = docs.stream().mapToInt(d -> Math.max(d.length, promptLength(d.length) + GREEDY_TOKENS - 1))
                 .max().orElse(1);
-        int context = Math.min(model.spec().seqLen(), needed);
+        int context = Math.min(Math.min(model.spec().seqLen(), reference.spec().seqLen()), needed);
         Totals dense = new Totals();
         List<Totals> totals = new ArrayList<>();
         for (int i = 0; i < variants.size(); i++) {
             totals.add(new Totals());
         }
-        try (KvCache cache = new KvCache(model, 1, context, true)) {
+        try (KvCache cache = new KvCache(model, 1, context, true);
+                KvCache referenceCache = reference == model ? null : new KvCache(reference, 1, context, true)) {
             int done = 0;
             for (int[] doc : docs) {
                 int p = promptLength(doc.length);
@@ -67,10 +85,11 @@ public final class ServingEvaluator {
                         throw new IllegalArgumentException("document of " + doc.length + " tokens exceeds the model's "
                                 + "context " + model.spec().seqLen() + "; lower --max-len");
                     }
-                    Scored d = dense.add(doc, p, cache, null, null, null);
+                    Scored d = dense.add(reference, doc, p, referenceCache != null ? referenceCache : cache, null, null,
+                            null);
                     for (int i = 0; i < variants.size(); i++) {
                         PerplexityEvaluator.Variant v = variants.get(i);
-                        totals.get(i).add(doc, p, cache, v.router(), v.exit(), d);
+                        totals.get(i).add(model, doc, p, cache, v.router(), v.exit(), d);
                     }
                 }
                 progress.accept(++done);
@@ -100,12 +119,13 @@ public final class ServingEvaluator {
         long greedyTotal;
 
         /** Scores one document (teacher-forced), then generates from its prompt; compares both with {@code dense}. */
-        Scored add(int[] doc, int p, KvCache cache, TokenRouter router, ExitClassifier exit, Scored dense) {
+        Scored add(LlamaModel model, int[] doc, int p, KvCache cache, TokenRouter router, ExitClassifier exit,
+                Scored dense) {
             int n = doc.length;
             int[] prompt = java.util.Arrays.copyOf(doc, p);
             int[] continuation = java.util.Arrays.copyOfRange(doc, p, n);
             long start = System.nanoTime();
-            float[][] rows = serve(prompt, continuation, n - 1 - p, cache, router, exit, flops);
+            float[][] rows = serve(model, prompt, continuation, n - 1 - p, cache, router, exit, flops);
             long t = System.nanoTime() - start;
             nanos += t;
             perDocument.add(t);
@@ -117,7 +137,7 @@ public final class ServingEvaluator {
                 agree += dense != null && dense.top()[k] == top[k] ? 1 : 0;
             }
             predicted += rows.length;
-            float[][] generated = serve(prompt, null, GREEDY_TOKENS - 1, cache, router, exit, new FlopAccount());
+            float[][] generated = serve(model, prompt, null, GREEDY_TOKENS - 1, cache, router, exit, new FlopAccount());
             int[] greedy = new int[generated.length];
             for (int k = 0; k < greedy.length; k++) {
                 greedy[k] = Sampler.argmax(generated[k]);
@@ -139,8 +159,8 @@ public final class ServingEvaluator {
      * position and of every decode step. Adaptive like an engine request: the prompt routed, its last position and
      * every decoding token may exit, decoding tokens routed when {@link #routeDecode}.
      */
-    private float[][] serve(int[] prompt, int[] forced, int steps, KvCache cache, TokenRouter router, ExitClassifier exit,
-            FlopAccount account) {
+    private float[][] serve(LlamaModel model, int[] prompt, int[] forced, int steps, KvCache cache, TokenRouter router,
+            ExitClassifier exit, FlopAccount account) {
         int p = prompt.length;
         int[] written = new int[model.spec().nLayers()];
         Forward.Plan plan = new Forward.Plan(router, exit, null);
