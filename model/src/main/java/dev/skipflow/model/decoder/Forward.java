@@ -273,8 +273,11 @@ public final class Forward {
             }
             int experts = block.mlp().experts();
             long decision = router == null ? 0 : router.decisionFlops(l);
+            // keys missing from the cache were left by exited tokens only when no router acts here and exits mask
+            // their keys; otherwise by a router (this step's, or the prompt's when only prompts are routed)
+            boolean keysByExit = router == null && exit != null && !exit.propagateKv();
             for (int i : active) {
-                chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i], router != null,
+                chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i], keysByExit,
                         rows.get(i).routable() ? decision : 0);
                 if (experts > 0 && ran[i] && mlpExperts[i] >= 0 && rows.get(i).account() != null) {
                     rows.get(i).account().expert(l, mlpExperts[i], layers, experts);
@@ -499,11 +502,11 @@ public final class Forward {
      * One row's block: the dense original's cost, and what ran, attention over the keys it really attended
      * (those its sequence wrote in this block, itself included) plus its MLP; a skipped row is charged nothing
      * and writes nothing. Savings split: the compressed block (its measured MLP, experts included) against the
-     * original is compression; a skipped block and keys others did not write are routing (exit, when no router
-     * ran: exited rows that write no keys), less the router's own decision.
+     * original is compression; a skipped block and keys others did not write are routing (exit, when
+     * {@code keysByExit}: no router here and exited rows that write no keys), less the router's own decision.
      */
     private static void chargeBlock(FlopCounter flops, Row r, int layer, int position, boolean ran, long mlp,
-            boolean routed, long decision) {
+            boolean keysByExit, long decision) {
         if (r.account() != null) {
             long dense = flops.denseBlock(layer, position);
             FlopCounter.BlockCost c = flops.cost(layer);
@@ -511,7 +514,7 @@ public final class Forward {
                 long full = c.fixed() + c.perKey() * (position + 1L) + mlp;
                 long executed = c.fixed() + c.perKey() * (r.written()[layer] + 1L) + mlp;
                 long keys = full - executed;
-                r.account().charge(dense, dense - full, routed ? keys - decision : -decision, routed ? 0 : keys, 0, 1);
+                r.account().charge(dense, dense - full, keysByExit ? -decision : keys - decision, keysByExit ? keys : 0, 0, 1);
             } else {
                 long compressed = c.attending(position + 1);
                 r.account().charge(dense, dense - compressed, compressed - decision, 0, 1, 1);

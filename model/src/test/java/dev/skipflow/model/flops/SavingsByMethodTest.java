@@ -47,9 +47,13 @@ class SavingsByMethodTest {
     }
 
     static Savings generate(LlamaModel model, StaticRouter router, ExitClassifier exit) {
+        return generate(model, router, true, exit);
+    }
+
+    static Savings generate(LlamaModel model, StaticRouter router, boolean routeDecode, ExitClassifier exit) {
         int[] prompt = TestModels.tokenizer().encode("Once upon a time, there was a little girl named Lily. She", true);
-        try (BatchEngine engine = BatchEngine.builder(model).maxBatch(1).context(128).router(router).exit(exit)
-                .stopTokens(Set.of()).build()) {
+        try (BatchEngine engine = BatchEngine.builder(model).maxBatch(1).context(128).router(router)
+                .routeDecode(routeDecode).exit(exit).stopTokens(Set.of()).build()) {
             Sequence s = new Sequence("x", prompt, SamplingParams.greedy(GENERATED));
             TestModels.runAlone(engine, s);
             return s.account().savings();
@@ -88,6 +92,20 @@ class SavingsByMethodTest {
         assertEquals(0.0, s.byMethod().exit());
         assertEquals(s.savedFraction(), s.byMethod().routing(), 1e-12);
         assertTrue(s.byMethod().routing() > 0.05, "30% of prefill token-blocks skipped: " + s.byMethod());
+    }
+
+    @Test
+    void promptRoutingSavesByRoutingAlsoWhereDecodingTokensAttendTheKeysItLeftOut() {
+        // decode runs no router here, yet attends fewer keys because of the prompt's skips: that is routing's,
+        // not exit's (an exit classifier that never exits must not change the split either)
+        StaticRouter router = new StaticRouter(SparsitySchedule.uniform(0.3, 5));
+        Savings s = generate(TestModels.model(), router, false, null);
+        Savings withExit = generate(TestModels.model(), router, false, ExitClassifier.never(5));
+        assertTrue(s.tokenBlocksSkipped() > 0);
+        assertEquals(0.0, s.byMethod().exit(), "no exit classifier: " + s.byMethod());
+        assertEquals(s.savedFraction(), s.byMethod().routing(), 1e-12);
+        assertEquals(s.byMethod().routing(), withExit.byMethod().routing(), 1e-12, "probes are exit's cost, not routing's");
+        assertTrue(withExit.byMethod().exit() <= 0, "an exit that never exits only pays for its probes: " + withExit.byMethod());
     }
 
     @Test
