@@ -254,6 +254,79 @@ public final class ReportWriter {
         return file;
     }
 
+    /**
+     * Serving bundles against their original (serving protocol): a section of RESULTS.md per text, {@code bundles}
+     * in results.json, and per text a plot of agreement against FLOPs saved, every configuration of every bundle
+     * with the front over all of them.
+     */
+    public static List<Path> bundles(Path out, List<dev.skipflow.model.report.BundleReport.Point> points)
+            throws IOException {
+        List<Path> files = new ArrayList<>();
+        Set<String> texts = new LinkedHashSet<>();
+        points.forEach(p -> texts.add(p.text()));
+        StringBuilder md = new StringBuilder("\n## Stacks against the original (serving protocol)\n\n")
+                .append("Each bundle (`./skipflow stack`) runs as the job serves it: the prompt (first half of a document) ")
+                .append("as one prefill, the continuation decoded token by token; agreement is the share of continuation ")
+                .append("positions whose top-1 equals the original dense model's, in the same run; FLOPs saved against ")
+                .append("the original, split by method.\n");
+        List<Path> plots = new ArrayList<>();
+        for (String text : texts) {
+            List<dev.skipflow.model.report.BundleReport.Point> ps = points.stream().filter(p -> p.text().equals(text))
+                    .toList();
+            md.append("\n### ").append(text).append(String.format(" (original perplexity %.3f)%n%n",
+                    ps.get(0).originalPerplexity()));
+            md.append("| bundle | steps | configuration | agreement | greedy@32 | perplexity | FLOPs saved | compression | ")
+                    .append("routing | exit | speed-up | on the front |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ")
+                    .append("---: | ---: | ---: | --- |\n");
+            for (var p : ps) {
+                boolean front = ps.stream().noneMatch(q -> q != p && q.savedFraction() >= p.savedFraction()
+                        && q.agreement() >= p.agreement()
+                        && (q.savedFraction() > p.savedFraction() || q.agreement() > p.agreement()));
+                md.append(String.format("| %s | %s | %s | %.2f%% | %.2f%% | %s | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2fx | %s |%n",
+                        p.bundle(), p.steps(), p.configuration(), 100 * p.agreement(), 100 * p.greedyAgreement(),
+                        fmt(p.perplexity()), 100 * p.savedFraction(), 100 * p.compression(), 100 * p.routing(),
+                        100 * p.exit(), p.speedup(), front ? "yes" : ""));
+            }
+            String slug = slug(text);
+            Path plot = out.resolve("stacks-agreement-" + slug + ".png");
+            XYChart chart = new XYChartBuilder().width(1000).height(600)
+                    .title("Stacks: top-1 agreement with the original vs FLOPs saved (serving protocol): " + slug)
+                    .xAxisTitle("FLOPs saved against the original (%)").yAxisTitle("Top-1 agreement (%)").build();
+            chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+            chart.getStyler().setSeriesColors(PALETTE);
+            chart.getStyler().setMarkerSize(8);
+            Map<String, List<dev.skipflow.model.report.BundleReport.Point>> byBundle = new LinkedHashMap<>();
+            ps.forEach(p -> byBundle.computeIfAbsent(p.bundle() + " (" + p.steps() + ")", k -> new ArrayList<>()).add(p));
+            for (var e : byBundle.entrySet()) {
+                XYSeries series = chart.addSeries(e.getKey(), e.getValue().stream().mapToDouble(p -> 100 * p.savedFraction())
+                        .toArray(), e.getValue().stream().mapToDouble(p -> 100 * p.agreement()).toArray());
+                series.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
+                series.setMarker(SeriesMarkers.CIRCLE);
+            }
+            List<dev.skipflow.model.report.BundleReport.Point> front = ps.stream()
+                    .filter(p -> ps.stream().noneMatch(q -> q != p && q.savedFraction() >= p.savedFraction()
+                            && q.agreement() >= p.agreement()
+                            && (q.savedFraction() > p.savedFraction() || q.agreement() > p.agreement())))
+                    .sorted((a, b) -> Double.compare(a.savedFraction(), b.savedFraction())).toList();
+            chart.addSeries("front over all", front.stream().mapToDouble(p -> 100 * p.savedFraction()).toArray(),
+                    front.stream().mapToDouble(p -> 100 * p.agreement()).toArray()).setMarker(SeriesMarkers.NONE);
+            BitmapEncoder.saveBitmap(chart, plot.toString(), BitmapEncoder.BitmapFormat.PNG);
+            plots.add(plot);
+            md.append("\n![stacks](").append(plot.getFileName()).append(")\n");
+        }
+        Path results = out.resolve("RESULTS.md");
+        Files.writeString(results, md.toString(), java.nio.file.StandardOpenOption.CREATE,
+                java.nio.file.StandardOpenOption.APPEND);
+        Path json = out.resolve("results.json");
+        ObjectMapper m = new ObjectMapper();
+        ObjectNode root = Files.isRegularFile(json) ? (ObjectNode) m.readTree(json.toFile()) : m.createObjectNode();
+        root.set("bundles", m.valueToTree(points));
+        m.writerWithDefaultPrettyPrinter().writeValue(json.toFile(), root);
+        files.add(results);
+        files.addAll(plots);
+        return files;
+    }
+
     /** The speed-up that saved FLOPs alone would give, 1 / (1 - saved), over the plotted range of saved. */
     private static void addIdealSpeedup(XYChart chart, double from, double to) {
         int lo = (int) Math.floor(100 * from);

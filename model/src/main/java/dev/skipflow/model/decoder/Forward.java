@@ -214,8 +214,9 @@ public final class Forward {
         ProbeState probes = exit == null ? null : new ProbeState(n, exitLogits, exited, layersRun);
         for (int l = 0; l < layers; l++) {
             Block block = model.block(l);
+            int[] gone = null;
             if (probes != null && probes.exitedCount > 0) {
-                int[] gone = indices(exited, true);
+                gone = indices(exited, true);
                 if (exit.propagateKv()) {
                     block.writeKeysValues(x.get(at(manager, gone)), batch.select(gone), cache);
                 }
@@ -226,9 +227,6 @@ public final class Forward {
                         long compressed = flops.blockAttending(l, positions[i] + 1);
                         long kv = exit.propagateKv() ? flops.kvProjection(l) : 0;
                         r.account().charge(dense, dense - compressed, 0, compressed - kv, 0, 1);
-                    }
-                    if (exit.propagateKv() && r.written() != null) {
-                        r.written()[l]++;
                     }
                 }
             }
@@ -276,7 +274,15 @@ public final class Forward {
             // keys missing from the cache were left by exited tokens only when no router acts here and exits mask
             // their keys; otherwise by a router (this step's, or the prompt's when only prompts are routed)
             boolean keysByExit = router == null && exit != null && !exit.propagateKv();
-            for (int i : active) {
+            // rows in order (a prompt's rows are by position), so each row counts only the keys before its own,
+            // an exited row's propagated key included, as causal attention reads them
+            for (int i = 0; i < n; i++) {
+                if (exited[i]) {
+                    if (gone != null && exit.propagateKv() && rows.get(i).written() != null) {
+                        rows.get(i).written()[l]++;
+                    }
+                    continue;
+                }
                 chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i], keysByExit,
                         rows.get(i).routable() ? decision : 0);
                 if (experts > 0 && ran[i] && mlpExperts[i] >= 0 && rows.get(i).account() != null) {

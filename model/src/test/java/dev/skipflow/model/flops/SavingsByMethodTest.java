@@ -109,6 +109,16 @@ class SavingsByMethodTest {
     }
 
     @Test
+    void earlyExitAloneSavesOnlyByExitItsPropagatedKeysCountedWhereAttentionReadsThem() {
+        // the prompt's last row exits and propagates its keys; the prompt's earlier rows never attend them
+        Savings s = generate(TestModels.model(), null, ExitClassifier.always(5, 2));
+        assertTrue(s.earlyExitTokens() > 0);
+        assertEquals(0.0, s.byMethod().compression());
+        assertEquals(0.0, s.byMethod().routing(), "no router: " + s.byMethod());
+        assertEquals(s.savedFraction(), s.byMethod().exit(), 1e-12);
+    }
+
+    @Test
     void everyMethodStackedOnAPrunedModelSavesItsOwnShareAndTheSharesSumToTheWhole() {
         try (LlamaModel model = new LlamaModel(pruned(), Device.cpu())) {
             Savings alone = generate(model, null, null);
