@@ -126,6 +126,29 @@ class SqlPredictIT {
     }
 
     @Test
+    void aBundleServesItsOwnRouterUnlessDense() throws Exception {
+        Path bundle = Path.of("target", "sql-predict-it", "bundle-" + System.nanoTime()).toAbsolutePath();
+        String original = StreamingScenario.shared().resolve("models/stories260K/stories260K.bin").toString();
+        assertEquals(0, dev.skipflow.job.cli.SkipflowCli.execute("stack", "--model", original, "--device", "cpu",
+                "--steps", "prune:0.3", "--prune-args", "--importance l2", "--router", "0.3", "--router-args",
+                "--steps 5 --docs 16 --docs-per-step 2 --search-docs 4 --search-max-len 64 --generations 0 "
+                        + "--oracle-docs 4 --max-len 32", "--out", bundle.toString()));
+        for (boolean dense : new boolean[] {false, true}) {
+            String model = createModel(INPUT_PROMPT, OUTPUT, Map.of("max-tokens", String.valueOf(MAX_TOKENS),
+                    "max-batch", "4", "device", "cpu", "model", bundle.toString(), "dense", String.valueOf(dense)));
+            Map<String, Row> byId = predict(model, "prompts", true);
+            long skipped = 0;
+            for (int i = 0; i < PROMPTS.size(); i++) {
+                Row r = byId.get("p-" + i);
+                assertTrue((Double) field(r, "saved_fraction") > 0.05, "pruned: " + r);
+                skipped += (Long) field(r, "token_blocks_skipped");
+            }
+            assertEquals(dense, skipped == 0, (dense ? "dense" : "the bundle's router") + ": " + skipped
+                    + " token-blocks skipped");
+        }
+    }
+
+    @Test
     void theTableApiCreatesAndCallsTheModel() throws Exception {
         // ModelDescriptor is Flink 2.1's Table API for models, Model.predict 2.2's; typed options from the provider
         tEnv.createTemporaryModel("api_model", ModelDescriptor.forProvider("skipflow")

@@ -134,12 +134,20 @@ public final class BenchCommand implements Callable<Integer> {
         long originalParams = originalWeights.parameterCount();
         String device;
         double flopsSaved;
+        double prefillSaved;
         try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device());
                 LlamaModel reference = new LlamaModel(originalWeights, modelOptions.device())) {
             device = model.device().toString();
             var f = model.flops();
             int at = promptTokens + steps / 2; // a decoding token midway through a round
             flopsSaved = 1 - (double) (f.allBlocks(at) + f.head()) / (f.denseAllBlocks(at) + f.denseHead());
+            long ran = f.head();
+            long dense = f.denseHead(); // a prefill's head runs for its last position only
+            for (int p = 0; p < prefillTokens; p++) {
+                ran += f.allBlocks(p);
+                dense += f.denseAllBlocks(p);
+            }
+            prefillSaved = 1 - (double) ran / dense;
             cmp = new ThroughputBench(model, options).againstOriginal(reference, msg -> System.err.println("bench: " + msg));
         }
         if (json) {
@@ -150,6 +158,7 @@ public final class BenchCommand implements Callable<Integer> {
             o.put("parameters", params);
             o.put("originalParameters", originalParams);
             o.put("decodeFlopsSavedPerToken", flopsSaved);
+            o.put("prefillFlopsSaved", prefillSaved);
             o.put("device", device);
             o.put("cores", Runtime.getRuntime().availableProcessors());
             o.put("steps", steps);
@@ -163,14 +172,18 @@ public final class BenchCommand implements Callable<Integer> {
                             + "token's FLOPs saved; %s, %d cores%n", modelOptions.describeModel(), params, originalName,
                     originalParams, 100.0 * (originalParams - params) / originalParams, 100 * flopsSaved, device,
                     Runtime.getRuntime().availableProcessors());
-            System.out.printf("%-22s %16s %16s %9s%n", "", "original tok/s", "this tok/s", "speedup");
+            System.out.printf("%-22s %16s %16s %9s %12s %14s%n", "", "original tok/s", "this tok/s", "speedup",
+                    "FLOPs saved", "ideal (share)");
             for (var p : cmp.decode()) {
-                System.out.printf("%-22s %,16.0f %,16.0f %8.3fx%n", "decode batch " + p.size(), p.originalTokensPerSecond(),
-                        p.tokensPerSecond(), p.speedup());
+                System.out.printf("%-22s %,16.0f %,16.0f %8.3fx %11.1f%% %7.2fx (%.0f%%)%n", "decode batch " + p.size(),
+                        p.originalTokensPerSecond(), p.tokensPerSecond(), p.speedup(), 100 * flopsSaved,
+                        1 / (1 - flopsSaved), 100 * p.speedup() * (1 - flopsSaved));
             }
             var p = cmp.prefill();
-            System.out.printf("%-22s %,16.0f %,16.0f %8.3fx%n", "prefill " + p.size() + " tokens",
-                    p.originalTokensPerSecond(), p.tokensPerSecond(), p.speedup());
+            System.out.printf("%-22s %,16.0f %,16.0f %8.3fx %11.1f%% %7.2fx (%.0f%%)%n", "prefill " + p.size() + " tokens",
+                    p.originalTokensPerSecond(), p.tokensPerSecond(), p.speedup(), 100 * prefillSaved,
+                    1 / (1 - prefillSaved), 100 * p.speedup() * (1 - prefillSaved));
+            System.out.println("(ideal = 1 / (1 - FLOPs saved); share = measured speed-up / ideal)");
             System.out.printf("(medians of %d rounds alternating between the models; speedup = median of the paired "
                     + "ratios; %d decode steps per round from %d-token prompts)%n", rounds, steps, promptTokens);
         }

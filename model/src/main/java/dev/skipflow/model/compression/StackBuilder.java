@@ -25,7 +25,8 @@ import java.util.stream.Stream;
  * {@link #DESCRIPTION} saying how it was built.
  *
  * <p>Everything is built in a hidden folder beside {@code out} and renamed into place at the end, so a failed or
- * interrupted build leaves no half bundle (and a {@code --force} rebuild keeps the old one until the new is whole).
+ * interrupted build (Ctrl-C, a kill: a shutdown hook removes the folder) leaves no half bundle, and a {@code --force}
+ * rebuild keeps the old one until the new is whole.
  */
 public final class StackBuilder {
 
@@ -68,6 +69,9 @@ public final class StackBuilder {
         String stamp = Long.toString(System.nanoTime(), 36);
         Path staging = parent.resolve("." + target.getFileName() + ".stack-" + stamp);
         List<Part> parts = new ArrayList<>();
+        // Ctrl-C or a kill while building: the JVM's shutdown hooks run, so the staging folder goes too
+        Thread cleanup = new Thread(() -> deleteQuietly(staging), "stack-cleanup");
+        Runtime.getRuntime().addShutdownHook(cleanup);
         try {
             Files.createDirectories(staging.resolve("steps"));
             Path current = input;
@@ -118,6 +122,12 @@ public final class StackBuilder {
         } catch (Exception e) {
             deleteQuietly(staging);
             throw new IllegalStateException(e.getMessage(), e);
+        } finally {
+            try {
+                Runtime.getRuntime().removeShutdownHook(cleanup);
+            } catch (IllegalStateException shuttingDown) {
+                // the hook is running or about to: nothing to undo
+            }
         }
     }
 

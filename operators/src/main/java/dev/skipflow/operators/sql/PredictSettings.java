@@ -2,6 +2,7 @@ package dev.skipflow.operators.sql;
 
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.ModelSource;
+import dev.skipflow.model.ShippedArtifacts;
 import dev.skipflow.model.exit.ExitArtifact;
 import dev.skipflow.model.io.ModelFormatException;
 import dev.skipflow.model.io.ModelLoader;
@@ -87,21 +88,33 @@ public record PredictSettings(ModelSource source, int maxTokens, float temperatu
 
         Path routerFile = artifactPath(options, SkipflowModelOptions.ROUTER, where);
         Path exitFile = artifactPath(options, SkipflowModelOptions.EXIT, where);
+        boolean dense = options.get(SkipflowModelOptions.DENSE);
+        require(!dense || (routerFile == null && exitFile == null), SkipflowModelOptions.DENSE,
+                "serves without a router or an exit classifier; drop 'router' and 'exit', or 'dense'", where);
+        if (!dense && routerFile == null && exitFile == null) {
+            // a bundle serves its own router and exit classifier
+            ShippedArtifacts.Found bundle = ShippedArtifacts.inBundle(model);
+            routerFile = bundle.router() == null ? null : bundle.router().toAbsolutePath();
+            exitFile = bundle.exit() == null ? null : bundle.exit().toAbsolutePath();
+        }
+        Path routerPath = routerFile;
+        Path exitPath = exitFile;
         RouterSpec router = null;
         ExitArtifact exit = null;
         if (routerFile != null || exitFile != null) {
             // the fingerprint covers every tensor, so the weights are read once here to refuse a mismatched artifact now
             String fingerprint = checked(SkipflowModelOptions.MODEL, where, () -> Fingerprint.of(source.loadWeights()));
-            if (routerFile != null) {
+            if (routerPath != null) {
                 router = checked(SkipflowModelOptions.ROUTER, where, () -> {
-                    RouterArtifact.load(routerFile).requireModel(fingerprint, spec.nLayers(), routerFile);
-                    return RouterSpec.learned(routerFile, null);
+                    RouterArtifact a = RouterArtifact.load(routerPath);
+                    a.requireModel(fingerprint, spec.nLayers(), routerPath);
+                    return RouterSpec.learned(routerPath, null).withRouteDecode(a.routesDecode()); // the artifact's route
                 });
             }
-            if (exitFile != null) {
+            if (exitPath != null) {
                 exit = checked(SkipflowModelOptions.EXIT, where, () -> {
-                    ExitArtifact a = ExitArtifact.load(exitFile);
-                    a.requireModel(fingerprint, spec.nLayers(), exitFile);
+                    ExitArtifact a = ExitArtifact.load(exitPath);
+                    a.requireModel(fingerprint, spec.nLayers(), exitPath);
                     return a;
                 });
             }

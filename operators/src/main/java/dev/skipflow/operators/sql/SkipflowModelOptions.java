@@ -29,6 +29,10 @@ public final class SkipflowModelOptions {
             .withDescription("A trained exit-classifier artifact (train-exit): tokens stop before the last block. "
                     + "Refused when trained for another model.");
 
+    public static final ConfigOption<Boolean> DENSE = ConfigOptions.key("dense").booleanType().defaultValue(false)
+            .withDescription("Serve without the router and exit classifier a bundle (./skipflow stack) given as 'model' "
+                    + "carries; without it they are used unless 'router' or 'exit' is set.");
+
     public static final ConfigOption<Integer> MAX_TOKENS = ConfigOptions.key("max-tokens").intType().defaultValue(64)
             .withDescription("Most tokens generated per row.");
 
@@ -53,6 +57,6 @@ public final class SkipflowModelOptions {
             .withDescription("PyTorch intra-op threads per slot on CPU; 0 = PyTorch's default (all cores).");
 
     /** Every option, in the order the docs list them. */
-    public static final List<ConfigOption<?>> ALL = List.of(MODEL, TOKENIZER, ROUTER, EXIT, MAX_TOKENS, TEMPERATURE,
+    public static final List<ConfigOption<?>> ALL = List.of(MODEL, TOKENIZER, ROUTER, EXIT, DENSE, MAX_TOKENS, TEMPERATURE,
             TOP_P, DEVICE, MAX_BATCH, MAX_CONTEXT, ENGINE_THREADS);
 }
