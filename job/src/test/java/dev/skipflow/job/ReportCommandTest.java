@@ -131,6 +131,47 @@ class ReportCommandTest {
     }
 
     @Test
+    void reportsEachModelInItsOwnFolderWithTheBundlesMadeFromIt() throws Exception {
+        Path root = Path.of("target", "report-models-" + System.nanoTime());
+        Path bundle = root.resolve("bundle");
+        assertEquals(0, SkipflowCli.execute("stack", "--model", MODEL, "--device", "cpu", "--steps", "prune:0.3",
+                "--prune-args", "--importance l2", "--router", "0.3", "--router-args", "--steps 4 --docs 6 "
+                        + "--docs-per-step 2 --search-docs 2 --max-len 32 --search-max-len 32 --generations 0 --oracle-docs 2",
+                "--calibration", CALIBRATION, "--out", bundle.toString()));
+        String deep = SHARED.resolve("models/stories-deep16/stories-deep16.bin").toString();
+        Path out = root.resolve("report");
+        assertEquals(0, SkipflowCli.execute("report", "--out", out.toString(), "--model", MODEL, "--model", deep,
+                "--bundle", bundle.toString(), "--text", SHARED.resolve("data/tinystories-valid-sample.txt").toString(),
+                "--max-docs", "3", "--max-len", "64", "--sparsities", "0.2", "--methods", "static",
+                "--speed-model", "none", "--device", "cpu"));
+        String index = Files.readString(out.resolve("RESULTS.md"));
+        assertTrue(index.contains("stories260K/RESULTS.md") && index.contains("stories-deep16/RESULTS.md"), index);
+        JsonNode small = new ObjectMapper().readTree(out.resolve("stories260K/results.json").toFile());
+        JsonNode deepResults = new ObjectMapper().readTree(out.resolve("stories-deep16/results.json").toFile());
+        assertEquals(2, deepResults.get("points").size(), "dense and static on deep16");
+        assertFalse(deepResults.has("bundles"), "the bundle was made from stories260K");
+        List<JsonNode> rows = new ArrayList<>();
+        small.get("bundles").forEach(rows::add);
+        assertEquals(List.of("compression only", "+ router"), rows.stream().map(r -> r.get("configuration").asText())
+                .toList());
+        for (JsonNode r : rows) {
+            assertTrue(r.get("compression").asDouble() > 0.05, r.toString());
+            assertEquals(r.get("savedFraction").asDouble(), r.get("compression").asDouble() + r.get("routing").asDouble()
+                    + r.get("exit").asDouble(), 1e-9, r.toString());
+            assertTrue(r.get("agreement").asDouble() > 0 && r.get("agreement").asDouble() <= 1, r.toString());
+        }
+        assertTrue(rows.get(1).get("routing").asDouble() > 0, "the bundle's router skips: " + rows.get(1));
+        assertTrue(Files.readString(out.resolve("stories260K/RESULTS.md")).contains("Stacks against the original"));
+        assertTrue(ImageIO.read(out.resolve("stories260K/stacks-agreement-tinystories-valid-sample.png").toFile())
+                .getWidth() > 0);
+
+        Path refused = root.resolve("refused");
+        assertNotEquals(0, SkipflowCli.execute("report", "--out", refused.toString(), "--model", deep, "--bundle",
+                bundle.toString(), "--bundles-only", "--device", "cpu"));
+        assertFalse(Files.exists(refused), "a bundle made from another model is refused before anything runs");
+    }
+
+    @Test
     void refusesMissingTextAndUnknownMethodBeforeWritingAnything() {
         Path out = Path.of("target", "report-missing-" + System.nanoTime());
         assertNotEquals(0, SkipflowCli.execute("report", "--out", out.toString(), "--model", MODEL,

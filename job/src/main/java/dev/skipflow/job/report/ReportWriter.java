@@ -61,8 +61,8 @@ public final class ReportWriter {
         return files;
     }
 
-    /** File-name part for a text's plots: its file name without the extension, e.g. "wikitext2-test". */
-    static String slug(String text) {
+    /** File-name part for a text's plots or a model's folder: its file name without the extension, e.g. "wikitext2-test". */
+    public static String slug(String text) {
         String name = text.split(" \\(")[0].replaceAll("\\.[A-Za-z0-9]+$", "");
         return name.replaceAll("[^A-Za-z0-9]+", "-").replaceAll("^-|-$", "");
     }
