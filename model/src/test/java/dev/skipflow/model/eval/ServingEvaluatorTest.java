@@ -59,4 +59,16 @@ class ServingEvaluatorTest {
                 + " vs " + all.agreement());
         assertTrue(all.greedyAgreement() < 1.0 && all.greedyAgreement() >= 0);
     }
+
+    @Test
+    void earlyExitAloneChargesNothingToRoutingOrCompression() {
+        // the last prompt position and decoding tokens exit, propagating their keys; every key they leave is attended
+        var exit = List.of(Variants.of(null, dev.skipflow.model.exit.ExitClassifier.always(5, 2)));
+        var r = new ServingEvaluator(TestModels.model(), true).compare(DOCS, exit, i -> { }).variants().get(0);
+        var s = r.result().flops().savings();
+        assertTrue(s.earlyExitTokens() > 0);
+        assertEquals(0.0, s.byMethod().routing(), "no router: " + s.byMethod());
+        assertEquals(0.0, s.byMethod().compression());
+        assertEquals(s.savedFraction(), s.byMethod().exit(), 1e-12);
+    }
 }
