@@ -54,7 +54,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--kafka-port", defaultValue = "9092", description = "Embedded broker port on 127.0.0.1; 0 = any free port (default: ${DEFAULT-VALUE}).")
     int kafkaPort;
 
-    @Option(names = "--web-ui-port", defaultValue = "8081", description = "Flink web UI port on 127.0.0.1 (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--web-ui-port", defaultValue = "8081", description = "Flink web UI port on 127.0.0.1; 0 = no web UI (default: ${DEFAULT-VALUE}).")
     int webUiPort;
 
     @Option(names = "--timeout-seconds", defaultValue = "300", description = "With --once, give up (exit 1) after this long (default: ${DEFAULT-VALUE}).")
@@ -100,8 +100,9 @@ public final class DemoCommand implements Callable<Integer> {
         webUiPort = Workdirs.portOrFree(webUiPort, "web UI");
         try (LocalRunner runner = LocalRunner.start(options, Workdirs.local(), kafkaPort, 1, webUiPort);
                 AnswerCollector answers = runner.answers()) {
-            System.err.println("skipflow demo: broker " + runner.bootstrapServers() + ", web UI http://127.0.0.1:"
-                    + webUiPort + ", job " + runner.job().getJobID());
+            System.err.println("skipflow demo: broker " + runner.bootstrapServers() + (webUiPort > 0
+                    ? ", web UI http://127.0.0.1:" + webUiPort : ", no web UI (--web-ui-port 0)") + ", job "
+                    + runner.job().getJobID());
             List<byte[]> values = new ArrayList<>();
             Set<String> pending = new HashSet<>();
             for (int i = 0; i < prompts; i++) {
