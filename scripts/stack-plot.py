@@ -20,8 +20,13 @@ for n in names:
             what = "+ router + exit"
         else:
             what = "+ router"
-        base = "original" if n == "original" else n
-        label = ("dense" if what == "compression only" else what.lstrip("+ ")) if n == "original" else f"{n} {what}"
+        base = "original" if n == "original" or n.startswith("static:") else n
+        if n.startswith("static:"):  # the original with FTP's static router at another sparsity (eval --baseline)
+            label = f"router (static, {n.split(':')[1]})"
+        elif n == "original":
+            label = "dense" if what == "compression only" else what.lstrip("+ ")
+        else:
+            label = f"{n} {what}"
         m = v.get("byMethod", {})
         rows.append(dict(stack=base, label=label, agreement=v["agreement"], greedy=v["greedyAgreement"],
                          ppl=v["perplexity"], saved=v["savedFraction"], speedup=v["speedup"],

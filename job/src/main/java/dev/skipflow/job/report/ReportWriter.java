@@ -279,9 +279,7 @@ public final class ReportWriter {
                     .append("routing | exit | speed-up | on the front |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ")
                     .append("---: | ---: | ---: | --- |\n");
             for (var p : ps) {
-                boolean front = ps.stream().noneMatch(q -> q != p && q.savedFraction() >= p.savedFraction()
-                        && q.agreement() >= p.agreement()
-                        && (q.savedFraction() > p.savedFraction() || q.agreement() > p.agreement()));
+                boolean front = onFront(p, ps);
                 md.append(String.format("| %s | %s | %s | %.2f%% | %.2f%% | %s | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2fx | %s |%n",
                         p.bundle(), p.steps(), p.configuration(), 100 * p.agreement(), 100 * p.greedyAgreement(),
                         fmt(p.perplexity()), 100 * p.savedFraction(), 100 * p.compression(), 100 * p.routing(),
@@ -303,10 +301,7 @@ public final class ReportWriter {
                 series.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
                 series.setMarker(SeriesMarkers.CIRCLE);
             }
-            List<dev.skipflow.model.report.BundleReport.Point> front = ps.stream()
-                    .filter(p -> ps.stream().noneMatch(q -> q != p && q.savedFraction() >= p.savedFraction()
-                            && q.agreement() >= p.agreement()
-                            && (q.savedFraction() > p.savedFraction() || q.agreement() > p.agreement())))
+            List<dev.skipflow.model.report.BundleReport.Point> front = ps.stream().filter(p -> onFront(p, ps))
                     .sorted((a, b) -> Double.compare(a.savedFraction(), b.savedFraction())).toList();
             chart.addSeries("front over all", front.stream().mapToDouble(p -> 100 * p.savedFraction()).toArray(),
                     front.stream().mapToDouble(p -> 100 * p.agreement()).toArray()).setMarker(SeriesMarkers.NONE);
@@ -325,6 +320,14 @@ public final class ReportWriter {
         files.add(results);
         files.addAll(plots);
         return files;
+    }
+
+    /** Whether no other point saves at least as much at at least the agreement, and more of one. */
+    private static boolean onFront(dev.skipflow.model.report.BundleReport.Point p,
+            List<dev.skipflow.model.report.BundleReport.Point> all) {
+        return all.stream().noneMatch(q -> q != p && q.savedFraction() >= p.savedFraction()
+                && q.agreement() >= p.agreement()
+                && (q.savedFraction() > p.savedFraction() || q.agreement() > p.agreement()));
     }
 
     /** The speed-up that saved FLOPs alone would give, 1 / (1 - saved), over the plotted range of saved. */

@@ -133,7 +133,8 @@ public final class CheckpointOutput {
         }
     }
 
-    private static void delete(Path dir) throws IOException {
+    /** Deletes {@code dir} and everything in it, if it exists. */
+    static void delete(Path dir) throws IOException {
         if (!Files.exists(dir)) {
             return;
         }
