@@ -69,7 +69,7 @@ for model in "${MODELS[@]}"; do
   done
 done
 
-python3 - "$OUT/points.jsonl" <<'PY'
+python3 - "$OUT/points.jsonl" "$EXPERTS" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 dense = {r["model"]: r for r in rows if r["method"] == "dense"}
@@ -81,7 +81,7 @@ for r in rows:
         act = "100%"
     else:
         act = "%.1f%%" % (100.0 * r["activeParameters"] / r["parameters"])
-    label = {"dense": "dense", "tomoe": "**ToMoE** (8 experts)", "static": "static channels (element1)"}[r["method"]]
+    label = {"dense": "dense", "tomoe": "**ToMoE** (%s experts)" % sys.argv[2], "static": "static channels (element1)"}[r["method"]]
     print("| %s | %s | %.0f%% | %s | %.3f | %.3f | %.1f%% |" % (r["model"], label, 100 * r["mlpActive"], act,
           r["validPerplexity"], r["wikiPerplexity"], 100 * r["validSavedFraction"]))
 PY
