@@ -25,8 +25,6 @@ public final class SkipflowCli implements Runnable {
     /** Runs a command; user errors print one clear line and exit 2 instead of a stack trace. */
     public static int execute(String... args) {
         CommandLine cli = new CommandLine(new SkipflowCli());
-        // stack's --prune-args=--recover-steps=50 and the like pass options on as values
-        cli.getSubcommands().get("stack").setAllowOptionsAsOptionParameters(true);
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
             if (e instanceof IllegalArgumentException || e instanceof ModelFormatException
                     || e instanceof UncheckedIOException) {

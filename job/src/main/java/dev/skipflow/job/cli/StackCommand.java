@@ -58,25 +58,38 @@ public final class StackCommand implements Callable<Integer> {
                     + "../shared/data/tinystories-train-sample.txt).")
     Path calibration;
 
-    @Option(names = "--prune-args", paramLabel = "\"ARGS\"",
+    @Option(names = "--prune-args", parameterConsumer = RawValue.class, paramLabel = "\"ARGS\"",
             description = "Further options of the prune step, as one string, e.g. \"--recover-steps 50 --importance l2\".")
     String pruneArgs;
 
-    @Option(names = "--lowrank-args", paramLabel = "\"ARGS\"", description = "Further options of the lowrank step.")
+    @Option(names = "--lowrank-args", parameterConsumer = RawValue.class, paramLabel = "\"ARGS\"", description = "Further options of the lowrank step.")
     String lowrankArgs;
 
-    @Option(names = "--moe-args", paramLabel = "\"ARGS\"", description = "Further options of the moe step.")
+    @Option(names = "--moe-args", parameterConsumer = RawValue.class, paramLabel = "\"ARGS\"", description = "Further options of the moe step.")
     String moeArgs;
 
-    @Option(names = "--router-args", paramLabel = "\"ARGS\"",
+    @Option(names = "--router-args", parameterConsumer = RawValue.class, paramLabel = "\"ARGS\"",
             description = "Further options of train-router, e.g. \"--route prompt --steps 200\".")
     String routerArgs;
 
-    @Option(names = "--exit-args", paramLabel = "\"ARGS\"",
+    @Option(names = "--exit-args", parameterConsumer = RawValue.class, paramLabel = "\"ARGS\"",
             description = "Further options of train-exit, e.g. \"--target-agreement 0.98\".")
     String exitArgs;
 
     private static final String SYNTHETIC = "synthetic:";
+
+    /** Takes the next argument as the value whatever it looks like: {@code --prune-args "--recover-steps 50"}. */
+    static final class RawValue implements picocli.CommandLine.IParameterConsumer {
+        @Override
+        public void consumeParameters(java.util.Stack<String> args, picocli.CommandLine.Model.ArgSpec argSpec,
+                picocli.CommandLine.Model.CommandSpec commandSpec) {
+            if (args.isEmpty()) {
+                throw new picocli.CommandLine.ParameterException(commandSpec.commandLine(),
+                        "Missing the value of " + ((picocli.CommandLine.Model.OptionSpec) argSpec).longestName());
+            }
+            argSpec.setValue(args.pop());
+        }
+    }
 
     /** Options the stack sets itself, refused in --*-args. */
     private static final Set<String> RESERVED = Set.of("--model", "--out", "--force", "--synthetic", "--tokenizer");
@@ -134,6 +147,29 @@ public final class StackCommand implements Callable<Integer> {
             args.addAll(exitExtra);
             run(args, "train-exit");
         };
+        // every part's command line parses before any work starts (a typo in --prune-args fails now, not in an hour)
+        Path probe = Path.of("stack-probe");
+        for (int i = 0; i < plan.steps().size(); i++) {
+            StackPlan.Step step = plan.steps().get(i);
+            List<String> args = new ArrayList<>(List.of(step.method().command()));
+            args.addAll(modelArgs(source, i == 0 ? input : probe, i == 0));
+            args.addAll(List.of(step.method().ratioOption(), Double.toString(step.ratio()), "--out", probe.toString()));
+            calibrationArg(args);
+            args.addAll(stepArgs.get(step.method()));
+            parses(args, "--" + step.method().command() + "-args");
+        }
+        if (router != null) {
+            List<String> args = new ArrayList<>(List.of("train-router", "--model", probe.toString(), "--sparsity",
+                    Double.toString(router), "--out", probe.toString()));
+            args.addAll(routerExtra);
+            parses(args, "--router-args");
+        }
+        if (exit) {
+            List<String> args = new ArrayList<>(List.of("train-exit", "--model", probe.toString(), "--out",
+                    probe.toString()));
+            args.addAll(exitExtra);
+            parses(args, "--exit-args");
+        }
         Map<String, Object> settings = new LinkedHashMap<>();
         settings.put("model", modelOptions.describeModel());
         for (StackPlan.Step s : plan.steps()) {
@@ -195,6 +231,15 @@ public final class StackCommand implements Callable<Integer> {
         int rc = SkipflowCli.execute(args.toArray(String[]::new));
         if (rc != 0) {
             throw new IllegalArgumentException(what + " failed (exit " + rc + ", above); no bundle written");
+        }
+    }
+
+    /** Refuses a part's command line that its command would not parse. */
+    private static void parses(List<String> args, String option) {
+        try {
+            new picocli.CommandLine(new SkipflowCli()).parseArgs(args.toArray(String[]::new));
+        } catch (picocli.CommandLine.ParameterException e) {
+            throw new IllegalArgumentException(option + ": " + args.get(0) + " would not accept it: " + e.getMessage());
         }
     }
 
