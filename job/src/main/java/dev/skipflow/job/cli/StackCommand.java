@@ -121,7 +121,7 @@ public final class StackCommand implements Callable<Integer> {
         ModelSource source = modelOptions.source();
         Path input = source.synthetic() != null ? Path.of(SYNTHETIC + source.synthetic())
                 : source.modelPath().toAbsolutePath().normalize();
-        long before = modelOptions.weights().parameterCount();
+        long before = source.loadWeights().parameterCount(); // not kept: each part loads the model itself
 
         StackBuilder.StepRunner runStep = (step, from, to) -> {
             List<String> args = new ArrayList<>(List.of(step.method().command()));
