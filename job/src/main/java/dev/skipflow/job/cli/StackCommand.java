@@ -123,52 +123,24 @@ public final class StackCommand implements Callable<Integer> {
                 : source.modelPath().toAbsolutePath().normalize();
         long before = source.loadWeights().parameterCount(); // not kept: each part loads the model itself
 
-        StackBuilder.StepRunner runStep = (step, from, to) -> {
-            List<String> args = new ArrayList<>(List.of(step.method().command()));
-            args.addAll(modelArgs(source, from, from.equals(input)));
-            args.addAll(List.of(step.method().ratioOption(), Double.toString(step.ratio()), "--out", to.toString()));
-            calibrationArg(args);
-            args.addAll(stepArgs.get(step.method()));
-            run(args, "step " + step);
-        };
-        StackBuilder.ArtifactTrainer trainRouter = router == null ? null : (model, artifact) -> {
-            List<String> args = new ArrayList<>(List.of("train-router"));
-            args.addAll(modelArgs(source, model, false));
-            args.addAll(List.of("--sparsity", Double.toString(router), "--out", artifact.toString()));
-            calibrationArg(args);
-            args.addAll(routerExtra);
-            run(args, "train-router");
-        };
-        StackBuilder.ArtifactTrainer trainExit = !exit ? null : (model, artifact) -> {
-            List<String> args = new ArrayList<>(List.of("train-exit"));
-            args.addAll(modelArgs(source, model, false));
-            args.addAll(List.of("--out", artifact.toString()));
-            calibrationArg(args);
-            args.addAll(exitExtra);
-            run(args, "train-exit");
-        };
+        // the command line of each part, built once for the check and for the run
+        Parts parts = new Parts(source, input, stepArgs, routerExtra, exitExtra);
+        StackBuilder.StepRunner runStep = (step, from, to) -> run(parts.step(step, from, to), "step " + step);
+        StackBuilder.ArtifactTrainer trainRouter = router == null ? null
+                : (model, artifact) -> run(parts.router(model, artifact), "train-router");
+        StackBuilder.ArtifactTrainer trainExit = !exit ? null
+                : (model, artifact) -> run(parts.exit(model, artifact), "train-exit");
         // every part's command line parses before any work starts (a typo in --prune-args fails now, not in an hour)
         Path probe = Path.of("stack-probe");
         for (int i = 0; i < plan.steps().size(); i++) {
             StackPlan.Step step = plan.steps().get(i);
-            List<String> args = new ArrayList<>(List.of(step.method().command()));
-            args.addAll(modelArgs(source, i == 0 ? input : probe, i == 0));
-            args.addAll(List.of(step.method().ratioOption(), Double.toString(step.ratio()), "--out", probe.toString()));
-            calibrationArg(args);
-            args.addAll(stepArgs.get(step.method()));
-            parses(args, "--" + step.method().command() + "-args");
+            parses(parts.step(step, i == 0 ? input : probe, probe), "--" + step.method().command() + "-args");
         }
         if (router != null) {
-            List<String> args = new ArrayList<>(List.of("train-router", "--model", probe.toString(), "--sparsity",
-                    Double.toString(router), "--out", probe.toString()));
-            args.addAll(routerExtra);
-            parses(args, "--router-args");
+            parses(parts.router(probe, probe), "--router-args");
         }
         if (exit) {
-            List<String> args = new ArrayList<>(List.of("train-exit", "--model", probe.toString(), "--out",
-                    probe.toString()));
-            args.addAll(exitExtra);
-            parses(args, "--exit-args");
+            parses(parts.exit(probe, probe), "--exit-args");
         }
         Map<String, Object> settings = new LinkedHashMap<>();
         settings.put("model", modelOptions.describeModel());
@@ -200,6 +172,51 @@ public final class StackCommand implements Callable<Integer> {
                 found.router() != null ? " --router " + found.router() : "",
                 found.exit() != null ? " --exit " + found.exit() : "");
         return 0;
+    }
+
+    /** The command lines of the stack's parts. */
+    private final class Parts {
+        private final ModelSource source;
+        private final Path input;
+        private final Map<StackPlan.Method, List<String>> stepArgs;
+        private final List<String> routerExtra;
+        private final List<String> exitExtra;
+
+        Parts(ModelSource source, Path input, Map<StackPlan.Method, List<String>> stepArgs, List<String> routerExtra,
+                List<String> exitExtra) {
+            this.source = source;
+            this.input = input;
+            this.stepArgs = stepArgs;
+            this.routerExtra = routerExtra;
+            this.exitExtra = exitExtra;
+        }
+
+        List<String> step(StackPlan.Step step, Path from, Path to) {
+            List<String> args = new ArrayList<>(List.of(step.method().command()));
+            args.addAll(modelArgs(source, from, from.equals(input)));
+            args.addAll(List.of(step.method().ratioOption(), Double.toString(step.ratio()), "--out", to.toString()));
+            calibrationArg(args);
+            args.addAll(stepArgs.get(step.method()));
+            return args;
+        }
+
+        List<String> router(Path model, Path artifact) {
+            List<String> args = new ArrayList<>(List.of("train-router"));
+            args.addAll(modelArgs(source, model, false));
+            args.addAll(List.of("--sparsity", Double.toString(router), "--out", artifact.toString()));
+            calibrationArg(args);
+            args.addAll(routerExtra);
+            return args;
+        }
+
+        List<String> exit(Path model, Path artifact) {
+            List<String> args = new ArrayList<>(List.of("train-exit"));
+            args.addAll(modelArgs(source, model, false));
+            args.addAll(List.of("--out", artifact.toString()));
+            calibrationArg(args);
+            args.addAll(exitExtra);
+            return args;
+        }
     }
 
     /** The model options of a part: the stack's own for the first step, the previous checkpoint after. */
