@@ -8,6 +8,7 @@ import dev.skipflow.model.exit.ExitClassifier;
 import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.routing.TokenRouter;
 import dev.skipflow.model.sampling.Sampler;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.IntConsumer;
 
@@ -63,6 +64,48 @@ public final class PerplexityEvaluator {
                 if (doc.length >= 2) {
                     pass.add(doc, cache, router, null);
                 }
+            }
+        }
+        return pass.result(docs.size());
+    }
+
+    /**
+     * {@code router} on each document's prompt only, scored as the serving protocol scores it
+     * ({@link ServingEvaluator}: prompt = first half, at least {@link ServingEvaluator#MIN_PROMPT} tokens; the last
+     * prompt position's and the continuation's predictions), but with the continuation teacher-forced as one dense
+     * prefill chunk after the routed prompt instead of token by token: the same attention (the cache masks the keys
+     * the router left out), at the cost of two prefills. For scoring candidate schedules of a prompt-only router.
+     */
+    public Result evaluatePromptRouted(List<int[]> docs, TokenRouter router) {
+        int maxLen = docs.stream().mapToInt(d -> d.length).max().orElse(1);
+        int v = model.spec().vocabSize();
+        Pass pass = new Pass();
+        try (KvCache cache = new KvCache(model, 1, Math.min(maxLen, model.spec().seqLen()), true)) {
+            for (int[] doc : docs) {
+                int p = ServingEvaluator.promptLength(doc.length);
+                if (p < 0) {
+                    continue;
+                }
+                int n = doc.length;
+                long start = System.nanoTime();
+                cache.clearSlot(0);
+                int[] written = new int[model.spec().nLayers()];
+                float[] logits = new float[(n - p) * v];
+                try (NDManager step = model.newStepManager()) {
+                    var rows = Forward.prompt(0, 0, Arrays.copyOf(doc, p), pass.flops, written, router != null, p, p - 1);
+                    float[] last = Forward.run(model, cache, step, true, rows, Forward.Plan.routed(router)).logits(p - 1);
+                    System.arraycopy(last, 0, logits, 0, v);
+                }
+                if (n - 1 > p) {
+                    try (NDManager step = model.newStepManager()) {
+                        var rows = Forward.prompt(0, p, Arrays.copyOfRange(doc, p, n - 1), pass.flops, written, false,
+                                n, 0);
+                        float[] rest = Forward.run(model, cache, step, true, rows, Forward.Plan.DENSE).allLogits();
+                        System.arraycopy(rest, 0, logits, v, rest.length);
+                    }
+                }
+                pass.time(start);
+                pass.score(Arrays.copyOfRange(doc, p - 1, n), logits, v);
             }
         }
         return pass.result(docs.size());

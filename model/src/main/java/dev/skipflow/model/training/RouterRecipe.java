@@ -146,7 +146,7 @@ public final class RouterRecipe {
             uniform = SparsitySchedule.uniform(searched.mean(), layers);
         } else if (o.generations() > 0) {
             ScheduleSearch.Result r = search(phases, "search (static)", search, seeds(uniform), evaluator, scoring,
-                    StaticRouter::new);
+                    o.promptOnly(), StaticRouter::new);
             searched = r.best();
             log.accept(String.format(Locale.ROOT, "schedule searched with the static router: %s, calibration perplexity "
                     + "%.3f (uniform %.3f)", searched, r.cost(), r.startCost()));
@@ -178,7 +178,7 @@ public final class RouterRecipe {
         List<SparsitySchedule> refineSeeds = new ArrayList<>(List.of(searched));
         refineSeeds.addAll(seeds(uniform));
         ScheduleSearch.Result r = search(phases, "refine (trained)", search, refineSeeds, evaluator, scoring,
-                s -> new LearnedRouter(trained, s));
+                o.promptOnly(), s -> new LearnedRouter(trained, s));
         log.accept(String.format(Locale.ROOT, "schedule refined with the trained router: %s, calibration perplexity %.3f "
                 + "(searched schedule %.3f)", r.best(), r.cost(), r.startCost()));
         return calibrated(model, trained.withSchedule(r.best(), String.format(Locale.ROOT,
@@ -201,11 +201,16 @@ public final class RouterRecipe {
         return seeds;
     }
 
+    /**
+     * Candidates scored by perplexity on the held-out documents: every position routed, or, for a prompt-only
+     * router, as served (prompt routed, continuation dense and scored), so the schedule fits where it will act.
+     */
     private static ScheduleSearch.Result search(Phases phases, String name, ScheduleSearch.Options o,
-            List<SparsitySchedule> seeds, PerplexityEvaluator evaluator, List<int[]> scoring,
+            List<SparsitySchedule> seeds, PerplexityEvaluator evaluator, List<int[]> scoring, boolean promptOnly,
             Function<SparsitySchedule, TokenRouter> router) {
         try (Phase phase = phases.open(name, o.evaluations())) {
-            return ScheduleSearch.search(seeds, s -> evaluator.evaluate(scoring, router.apply(s)).perplexity(), o, phase);
+            return ScheduleSearch.search(seeds, s -> (promptOnly ? evaluator.evaluatePromptRouted(scoring, router.apply(s))
+                    : evaluator.evaluate(scoring, router.apply(s))).perplexity(), o, phase);
         }
     }
 }

@@ -71,4 +71,22 @@ class ServingEvaluatorTest {
         assertEquals(0.0, s.byMethod().compression());
         assertEquals(s.savedFraction(), s.byMethod().exit(), 1e-12);
     }
+
+    @Test
+    void promptRoutedScoringInTwoPrefillsMatchesTheServingProtocolsPromptRouting() {
+        // the schedule search's cheap score: routed prompt, then the continuation as one dense chunk
+        int layers = TestModels.model().spec().nLayers();
+        var router = new BlockRemoval(layers, 2);
+        var serving = new ServingEvaluator(TestModels.model(), false).compare(DOCS, List.of(Variants.of(router, null)),
+                i -> { });
+        var evaluator = new PerplexityEvaluator(TestModels.model());
+        var dense = evaluator.evaluatePromptRouted(DOCS, null);
+        var routed = evaluator.evaluatePromptRouted(DOCS, router);
+        assertEquals(serving.dense().predictedTokens(), routed.predictedTokens());
+        assertEquals(serving.dense().nll(), dense.nll(), 1e-4 * dense.nll());
+        var served = serving.variants().get(0).result();
+        assertEquals(served.nll(), routed.nll(), 1e-4 * routed.nll(), "same attention over the keys the router left");
+        assertTrue(routed.nll() > dense.nll() * 1.01, "block 2 skipped for the prompt changes the continuation");
+        assertEquals(served.flops().savings().tokenBlocksSkipped(), routed.flops().savings().tokenBlocksSkipped());
+    }
 }
