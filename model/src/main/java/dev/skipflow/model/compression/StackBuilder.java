@@ -24,8 +24,8 @@ import java.util.stream.Stream;
  * {@link #DESCRIPTION} saying how it was built.
  *
  * <p>Everything is built in a hidden folder beside {@code out} and renamed into place at the end, so a failed or
- * interrupted build (Ctrl-C, a kill: a shutdown hook removes the folder) leaves no half bundle, and a {@code --force}
- * rebuild keeps the old one until the new is whole.
+ * interrupted build (Ctrl-C or SIGTERM: a shutdown hook removes the folder; only kill -9 leaves it) leaves no half
+ * bundle, and a {@code --force} rebuild keeps the old one until the new is whole.
  */
 public final class StackBuilder {
 
@@ -68,7 +68,7 @@ public final class StackBuilder {
         String stamp = Long.toString(System.nanoTime(), 36);
         Path staging = parent.resolve("." + target.getFileName() + ".stack-" + stamp);
         List<Part> parts = new ArrayList<>();
-        // Ctrl-C or a kill while building: the JVM's shutdown hooks run, so the staging folder goes too
+        // Ctrl-C or SIGTERM while building: the JVM's shutdown hooks run, so the staging folder goes too
         Thread cleanup = new Thread(() -> deleteQuietly(staging), "stack-cleanup");
         Runtime.getRuntime().addShutdownHook(cleanup);
         try {
