@@ -100,21 +100,13 @@ public final class CheckpointOutput {
         Path parent = target.getParent();
         String stamp = Long.toString(System.nanoTime(), 36);
         Path tmp = parent.resolve("." + target.getFileName() + ".tmp-" + stamp);
-        Path old = parent.resolve("." + target.getFileName() + ".old-" + stamp);
         try {
             Files.createDirectories(parent);
             CompressedCheckpoint.write(w, provenance, tmp);
             for (Path f : extraFiles) {
                 Files.copy(f, tmp.resolve(f.getFileName()), StandardCopyOption.REPLACE_EXISTING);
             }
-            boolean replacing = Files.exists(target);
-            if (replacing) {
-                Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-            }
-            Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
-            if (replacing) {
-                delete(old);
-            }
+            moveIntoPlace(tmp, target);
         } catch (IOException e) {
             try {
                 delete(tmp);
@@ -122,6 +114,22 @@ public final class CheckpointOutput {
                 // best effort: the temporary folder is named after the output
             }
             throw new UncheckedIOException("cannot write " + out + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Renames the finished folder {@code done} to {@code target}; a previous {@code target} is moved aside first and
+     * deleted only once the new one is in place.
+     */
+    static void moveIntoPlace(Path done, Path target) throws IOException {
+        Path old = target.resolveSibling("." + target.getFileName() + ".old-" + Long.toString(System.nanoTime(), 36));
+        boolean replacing = Files.exists(target);
+        if (replacing) {
+            Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
+        }
+        Files.move(done, target, StandardCopyOption.ATOMIC_MOVE);
+        if (replacing) {
+            delete(old);
         }
     }
 

@@ -110,7 +110,7 @@ public final class StackBuilder {
             description.put("parts", parts);
             description.put("settings", settings);
             JSON.writeValue(staging.resolve(DESCRIPTION).toFile(), description);
-            moveIntoPlace(staging, target);
+            CheckpointOutput.moveIntoPlace(staging, target);
             return new Result(target, parts);
         } catch (IOException e) {
             deleteQuietly(staging);
@@ -127,18 +127,6 @@ public final class StackBuilder {
             } catch (IllegalStateException shuttingDown) {
                 // the hook is running or about to: nothing to undo
             }
-        }
-    }
-
-    private static void moveIntoPlace(Path staging, Path target) throws IOException {
-        Path old = target.resolveSibling("." + target.getFileName() + ".old-" + Long.toString(System.nanoTime(), 36));
-        boolean replacing = Files.exists(target);
-        if (replacing) {
-            Files.move(target, old, StandardCopyOption.ATOMIC_MOVE);
-        }
-        Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
-        if (replacing) {
-            deleteQuietly(old);
         }
     }
 
