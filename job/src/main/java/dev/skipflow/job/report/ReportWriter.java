@@ -14,6 +14,7 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.ToDoubleFunction;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.XYChart;
 import org.knowm.xchart.XYChartBuilder;
@@ -90,16 +91,18 @@ public final class ReportWriter {
      * The points no other point of the same set beats: at least as much saved and at least as good a metric,
      * better in one. Sorted by saved compute.
      */
-    static List<ReportPoint> front(List<ReportPoint> ps, Metric metric, boolean lowerIsBetter) {
-        List<ReportPoint> out = new ArrayList<>();
-        for (ReportPoint p : ps) {
+    static <T> List<T> front(List<T> ps, ToDoubleFunction<T> saved, ToDoubleFunction<T> metric, boolean lowerIsBetter) {
+        List<T> out = new ArrayList<>();
+        for (T p : ps) {
             boolean dominated = false;
-            for (ReportPoint q : ps) {
-                double mp = metric.of(p);
-                double mq = metric.of(q);
+            for (T q : ps) {
+                double mp = metric.applyAsDouble(p);
+                double mq = metric.applyAsDouble(q);
+                double sp = saved.applyAsDouble(p);
+                double sq = saved.applyAsDouble(q);
                 boolean asGood = lowerIsBetter ? mq <= mp : mq >= mp;
-                boolean better = q.savedFraction() > p.savedFraction() || (lowerIsBetter ? mq < mp : mq > mp);
-                if (q != p && q.savedFraction() >= p.savedFraction() && asGood && better) {
+                boolean better = sq > sp || (lowerIsBetter ? mq < mp : mq > mp);
+                if (q != p && sq >= sp && asGood && better) {
                     dominated = true;
                     break;
                 }
@@ -108,7 +111,7 @@ public final class ReportWriter {
                 out.add(p);
             }
         }
-        out.sort((a, b) -> Double.compare(a.savedFraction(), b.savedFraction()));
+        out.sort((a, b) -> Double.compare(saved.applyAsDouble(a), saved.applyAsDouble(b)));
         return out;
     }
 
@@ -132,7 +135,7 @@ public final class ReportWriter {
             List<ReportPoint> ps = new ArrayList<>(e.getValue());
             ps.sort((a, b) -> Double.compare(a.savedFraction(), b.savedFraction()));
             if (shape != Shape.SCATTER) {
-                ps = front(ps, metric, shape == Shape.FRONT_LOW);
+                ps = front(ps, ReportPoint::savedFraction, metric::of, shape == Shape.FRONT_LOW);
             }
             for (ReportPoint p : ps) {
                 minSaved = Math.min(minSaved, p.savedFraction());
@@ -278,12 +281,14 @@ public final class ReportWriter {
             md.append("| bundle | steps | configuration | agreement | greedy@32 | perplexity | FLOPs saved | compression | ")
                     .append("routing | exit | speed-up | on the front |\n| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ")
                     .append("---: | ---: | ---: | --- |\n");
+            List<dev.skipflow.model.report.BundleReport.Point> front = front(ps,
+                    dev.skipflow.model.report.BundleReport.Point::savedFraction,
+                    dev.skipflow.model.report.BundleReport.Point::agreement, false);
             for (var p : ps) {
-                boolean front = onFront(p, ps);
                 md.append(String.format("| %s | %s | %s | %.2f%% | %.2f%% | %s | %.1f%% | %.1f%% | %.1f%% | %.1f%% | %.2fx | %s |%n",
                         p.bundle(), p.steps(), p.configuration(), 100 * p.agreement(), 100 * p.greedyAgreement(),
                         fmt(p.perplexity()), 100 * p.savedFraction(), 100 * p.compression(), 100 * p.routing(),
-                        100 * p.exit(), p.speedup(), front ? "yes" : ""));
+                        100 * p.exit(), p.speedup(), front.contains(p) ? "yes" : ""));
             }
             String slug = slug(text);
             Path plot = out.resolve("stacks-agreement-" + slug + ".png");
@@ -301,8 +306,6 @@ public final class ReportWriter {
                 series.setXYSeriesRenderStyle(XYSeries.XYSeriesRenderStyle.Scatter);
                 series.setMarker(SeriesMarkers.CIRCLE);
             }
-            List<dev.skipflow.model.report.BundleReport.Point> front = ps.stream().filter(p -> onFront(p, ps))
-                    .sorted((a, b) -> Double.compare(a.savedFraction(), b.savedFraction())).toList();
             chart.addSeries("front over all", front.stream().mapToDouble(p -> 100 * p.savedFraction()).toArray(),
                     front.stream().mapToDouble(p -> 100 * p.agreement()).toArray()).setMarker(SeriesMarkers.NONE);
             BitmapEncoder.saveBitmap(chart, plot.toString(), BitmapEncoder.BitmapFormat.PNG);
@@ -320,14 +323,6 @@ public final class ReportWriter {
         files.add(results);
         files.addAll(plots);
         return files;
-    }
-
-    /** Whether no other point saves at least as much at at least the agreement, and more of one. */
-    private static boolean onFront(dev.skipflow.model.report.BundleReport.Point p,
-            List<dev.skipflow.model.report.BundleReport.Point> all) {
-        return all.stream().noneMatch(q -> q != p && q.savedFraction() >= p.savedFraction()
-                && q.agreement() >= p.agreement()
-                && (q.savedFraction() > p.savedFraction() || q.agreement() > p.agreement()));
     }
 
     /** The speed-up that saved FLOPs alone would give, 1 / (1 - saved), over the plotted range of saved. */
