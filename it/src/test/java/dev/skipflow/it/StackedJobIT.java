@@ -5,11 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.skipflow.job.JobOptions;
 import dev.skipflow.job.cli.SkipflowCli;
 import dev.skipflow.job.local.AnswerCollector;
-import dev.skipflow.job.local.EmbeddedKafkaBroker;
-import dev.skipflow.job.local.LocalRunner;
 import dev.skipflow.model.io.CompressedCheckpoint;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -59,38 +56,25 @@ class StackedJobIT {
         assertEquals("prune:0.3,lowrank:0.8", built.get("steps").asText());
         assertEquals(4, built.get("parts").size(), built.toString());
 
-        PrunedJobIT.Holder h = new PrunedJobIT.Holder();
-        new picocli.CommandLine(h).parseArgs("--model", bundle.toString(), "--device", "cpu");
-        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0, Path.of("target", "it-kafka-" + System.nanoTime()), true)) {
-            JobOptions o = StreamingScenario.options(broker.bootstrapServers(), StreamingScenario.suffix());
-            o.model = h.model; // no --router, no --exit: the job takes the bundle's
-            List<byte[]> values = StreamingScenario.alternatingRequests("s-",
-                    new String[] {"Once upon a time, there was a little dog named Max who liked to run"}, i -> 24, 6);
-            try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);
-                    AnswerCollector answers = runner.answers()) {
-                runner.send(values);
-                List<AnswerCollector.Answer> got = answers.collect(6, Duration.ofMinutes(2), Duration.ofSeconds(1));
-                assertEquals(6, got.size());
-                for (AnswerCollector.Answer a : got) {
-                    assertEquals(o.completionsTopic, a.topic(), a.value());
-                    JsonNode v = StreamingScenario.JSON.readTree(a.value());
-                    JsonNode s = v.get("savings");
-                    JsonNode m = s.get("byMethod");
-                    double compression = m.get("compression").asDouble();
-                    double routing = m.get("routing").asDouble();
-                    double exited = m.get("exit").asDouble();
-                    assertEquals(s.get("savedFraction").asDouble(), compression + routing + exited, 1e-9, a.value());
-                    assertTrue(compression > 0.1, "pruned and low rank: " + a.value());
-                    boolean adaptive = Integer.parseInt(v.get("id").asText().substring(2)) % 2 == 0;
-                    if (adaptive) {
-                        assertTrue(routing > 0 && s.get("tokenBlocksSkipped").asLong() > 0, "routed: " + a.value());
-                        assertTrue(s.get("earlyExitTokens").asLong() > 0 && exited != 0, "exits: " + a.value());
-                    } else {
-                        assertEquals(0.0, routing, a.value());
-                        assertEquals(0.0, exited, a.value());
-                    }
-                }
-                verifyMetricsSplit(broker.bootstrapServers(), o.metricsTopic, 6); // windows fire while the job runs
+        // no --router, no --exit: the job takes the bundle's; metrics windows are read while the job runs
+        List<byte[]> values = StreamingScenario.alternatingRequests("s-",
+                new String[] {"Once upon a time, there was a little dog named Max who liked to run"}, i -> 24, 6);
+        for (JsonNode v : StreamingScenario.completionsFrom(bundle, values, 6,
+                (bootstrap, o) -> verifyMetricsSplit(bootstrap, o.metricsTopic, 6))) {
+            JsonNode s = v.get("savings");
+            JsonNode m = s.get("byMethod");
+            double compression = m.get("compression").asDouble();
+            double routing = m.get("routing").asDouble();
+            double exited = m.get("exit").asDouble();
+            assertEquals(s.get("savedFraction").asDouble(), compression + routing + exited, 1e-9, v.toString());
+            assertTrue(compression > 0.1, "pruned and low rank: " + v);
+            boolean adaptive = Integer.parseInt(v.get("id").asText().substring(2)) % 2 == 0;
+            if (adaptive) {
+                assertTrue(routing > 0 && s.get("tokenBlocksSkipped").asLong() > 0, "routed: " + v);
+                assertTrue(s.get("earlyExitTokens").asLong() > 0 && exited != 0, "exits: " + v);
+            } else {
+                assertEquals(0.0, routing, v.toString());
+                assertEquals(0.0, exited, v.toString());
             }
         }
     }

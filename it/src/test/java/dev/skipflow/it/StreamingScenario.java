@@ -421,4 +421,60 @@ final class StreamingScenario {
             assertTrue(total >= requests, "metrics windows counted " + total + " of " + requests + " requests");
         }
     }
+
+    /** Model options parsed the way the CLI parses them. */
+    static dev.skipflow.job.options.ModelOptions modelOptions(String... args) {
+        ModelHolder h = new ModelHolder();
+        new picocli.CommandLine(h).parseArgs(args);
+        return h.model;
+    }
+
+    @picocli.CommandLine.Command(name = "model")
+    static final class ModelHolder {
+        @picocli.CommandLine.Mixin
+        dev.skipflow.job.options.ModelOptions model = new dev.skipflow.job.options.ModelOptions();
+    }
+
+    /** A check made while the job still runs, given the broker's address and the job's options. */
+    interface WhileServing {
+        void check(String bootstrapServers, JobOptions o) throws Exception;
+    }
+
+    /**
+     * {@code values} through an embedded broker to a job serving the model folder {@code model} on the CPU: the
+     * first {@code n} answers as JSON, each checked to be a completion; {@code whileServing} (may be null) runs before
+     * the job stops.
+     */
+    static List<JsonNode> completionsFrom(Path model, List<byte[]> values, int n, WhileServing whileServing)
+            throws Exception {
+        try (EmbeddedKafkaBroker broker = EmbeddedKafkaBroker.start(0, Path.of("target", "it-kafka-" + System.nanoTime()),
+                true)) {
+            JobOptions o = options(broker.bootstrapServers(), suffix());
+            o.model = modelOptions("--model", model.toString(), "--device", "cpu");
+            try (LocalRunner runner = LocalRunner.start(o, Path.of("target"), 0, 1, 0);
+                    AnswerCollector answers = runner.answers()) {
+                runner.send(values);
+                List<AnswerCollector.Answer> got = answers.collect(n, Duration.ofMinutes(2), Duration.ofSeconds(1));
+                assertEquals(n, got.size());
+                List<JsonNode> completions = new ArrayList<>();
+                for (AnswerCollector.Answer a : got) {
+                    assertEquals(o.completionsTopic, a.topic(), a.value());
+                    completions.add(JSON.readTree(a.value()));
+                }
+                if (whileServing != null) {
+                    whileServing.check(broker.bootstrapServers(), o);
+                }
+                return completions;
+            }
+        }
+    }
+
+    /** A request's FLOPs by {@code f}: the prompt's prefill (one LM head), then one decode step per further token. */
+    static long requestFlops(dev.skipflow.model.flops.FlopCounter f, int prompt, int completion) {
+        long flops = 0;
+        for (int pos = 0; pos < prompt + completion - 1; pos++) {
+            flops += f.allBlocks(pos);
+        }
+        return flops + completion * f.head();
+    }
 }
