@@ -36,15 +36,7 @@ class PrunedJobIT {
         List<byte[]> values = StreamingScenario.alternatingRequests("p-", prompts, i -> 10 + i, 6);
         for (JsonNode v : StreamingScenario.completionsFrom(pruned, values, 6, null)) {
             JsonNode s = v.get("savings");
-            int prompt = v.get("promptTokens").asInt();
-            int completion = v.get("completionTokens").asInt();
-            assertTrue(completion > 0, v.toString());
-            long dense = StreamingScenario.requestFlops(denseOriginal, prompt, completion);
-            long executed = StreamingScenario.requestFlops(prunedCost, prompt, completion);
-            assertEquals(dense, s.get("denseFlops").asLong(), "denseFlops is the original dense model's: " + v);
-            assertEquals(executed, s.get("executedFlops").asLong(), "executedFlops is the pruned model's: " + v);
-            double share = 1 - executed / (double) dense;
-            assertEquals(share, s.get("savedFraction").asDouble(), 1e-9, v.toString());
+            double share = StreamingScenario.assertCountedAgainstOriginal(v, denseOriginal, prunedCost);
             assertEquals(share, s.get("byMethod").get("compression").asDouble(), 1e-9, "all of it by pruning");
             assertEquals(0.0, s.get("byMethod").get("routing").asDouble(), v.toString());
             assertTrue(share > 0.1, "3 of 5 blocks lose ~30% (the LM head is whole): " + v);

@@ -469,6 +469,25 @@ final class StreamingScenario {
         }
     }
 
+    /**
+     * Checks a completion's savings count its request against the original: {@code denseFlops} as the original
+     * dense model runs it, {@code executedFlops} as the served model does; returns the share saved.
+     */
+    static double assertCountedAgainstOriginal(JsonNode completion, dev.skipflow.model.flops.FlopCounter original,
+            dev.skipflow.model.flops.FlopCounter served) {
+        JsonNode s = completion.get("savings");
+        int prompt = completion.get("promptTokens").asInt();
+        int generated = completion.get("completionTokens").asInt();
+        assertTrue(generated > 0, completion.toString());
+        long dense = requestFlops(original, prompt, generated);
+        long executed = requestFlops(served, prompt, generated);
+        assertEquals(dense, s.get("denseFlops").asLong(), "denseFlops is the original dense model's: " + completion);
+        assertEquals(executed, s.get("executedFlops").asLong(), "executedFlops is the served model's: " + completion);
+        double share = 1 - executed / (double) dense;
+        assertEquals(share, s.get("savedFraction").asDouble(), 1e-9, completion.toString());
+        return share;
+    }
+
     /** A request's FLOPs by {@code f}: the prompt's prefill (one LM head), then one decode step per further token. */
     static long requestFlops(dev.skipflow.model.flops.FlopCounter f, int prompt, int completion) {
         long flops = 0;
