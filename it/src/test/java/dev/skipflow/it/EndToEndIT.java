@@ -70,9 +70,14 @@ class EndToEndIT {
             }
         }
         assertTrue(generate != null, "no vertex named generate in " + job);
-        // the REST API serves what its metric fetcher last fetched; the first request only starts a fetch
+        List<String> names = List.of("skipflow.requests", "skipflow.completionTokens", "skipflow.tokensPerSecond",
+                "skipflow.batchSize", "skipflow.queueDepth", "skipflow.latencyMs_p99", "skipflow.timeToFirstTokenMs_median",
+                "skipflow.savedFraction", "skipflow.deadLetters", "skipflow.records");
+        // the REST API serves what its metric fetcher last fetched, vertex by vertex; the first request only starts a
+        // fetch, so wait until every vertex's names are in (one vertex's can come before another's)
         long deadline = System.nanoTime() + 30_000_000_000L;
-        while (idToVertex.keySet().stream().noneMatch(id -> id.endsWith("skipflow.requests")) && System.nanoTime() < deadline) {
+        while (!names.stream().allMatch(n -> idToVertex.keySet().stream().anyMatch(id -> id.endsWith(n)))
+                && System.nanoTime() < deadline) {
             Thread.sleep(500);
             for (JsonNode v : job.get("vertices")) {
                 for (JsonNode m : get(http, base + "/jobs/" + jobId + "/vertices/" + v.get("id").asText() + "/metrics")) {
@@ -80,9 +85,7 @@ class EndToEndIT {
                 }
             }
         }
-        for (String name : List.of("skipflow.requests", "skipflow.completionTokens", "skipflow.tokensPerSecond",
-                "skipflow.batchSize", "skipflow.queueDepth", "skipflow.latencyMs_p99", "skipflow.timeToFirstTokenMs_median",
-                "skipflow.savedFraction", "skipflow.deadLetters", "skipflow.records")) {
+        for (String name : names) {
             assertTrue(idToVertex.keySet().stream().anyMatch(id -> id.endsWith(name)), name + " is not among the job's metrics");
         }
         String requestsId = idToVertex.keySet().stream().filter(id -> id.endsWith("generate.skipflow.requests"))
