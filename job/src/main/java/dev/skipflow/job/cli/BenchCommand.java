@@ -337,8 +337,9 @@ public final class BenchCommand implements Callable<Integer> {
                 String exits = e.meanExitLayer() == 0 ? "" : String.format(", mean exit layer %.2f, %.1f%% of tokens "
                         + "exited early", e.meanExitLayer(), 100 * e.earlyExitShare());
                 System.out.printf("decode batch %d, %s: %,.0f tokens/s vs dense %,.0f in alternating rounds = %.2fx "
-                                + "(%.1f%% of FLOPs saved%s)%n", e.batch(), e.adaptive(), e.adaptiveTokensPerSecond(),
-                        e.denseTokensPerSecond(), e.speedup(), 100 * e.savedFraction(), exits);
+                                + "(%.1f%% of decode FLOPs saved, ideal %.2fx%s)%n", e.batch(), e.adaptive(),
+                        e.adaptiveTokensPerSecond(), e.denseTokensPerSecond(), e.speedup(), 100 * e.savedFraction(),
+                        1 / (1 - e.savedFraction()), exits);
             }
             if (streamed != null) {
                 double engine = engineTokensPerSecond(r, streamMaxBatch);

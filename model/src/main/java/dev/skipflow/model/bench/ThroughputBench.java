@@ -207,42 +207,58 @@ public final class ThroughputBench {
             progress.accept("decode batch " + batch + ", dense vs " + name);
             long warmupEnd = System.nanoTime() + (long) (options.warmupSeconds() * 1e9);
             do {
-                textRound(dense, prompts, batch, null);
-                textRound(adaptive, prompts, batch, null);
+                textRound(dense, prompts, batch, null, null);
+                textRound(adaptive, prompts, batch, null, null);
             } while (System.nanoTime() < warmupEnd);
             double[] d = new double[options.rounds()];
             double[] a = new double[options.rounds()];
+            double[] ratio = new double[options.rounds()];
             dev.skipflow.model.flops.FlopAccount account = new dev.skipflow.model.flops.FlopAccount();
+            long[] decodeFlops = new long[2];
             for (int i = 0; i < options.rounds(); i++) {
-                d[i] = textRound(dense, prompts, batch, null);
-                a[i] = textRound(adaptive, prompts, batch, i == 0 ? account : null);
+                d[i] = textRound(dense, prompts, batch, null, null);
+                a[i] = textRound(adaptive, prompts, batch, i == 0 ? account : null, i == 0 ? decodeFlops : null);
+                ratio[i] = a[i] / d[i]; // paired: each round's dense and adaptive ran back to back
             }
             var s = account.savings();
-            double tokens = (double) batch * options.decodeSteps();
-            double ds = median(d);
-            double as = median(a);
-            return new AdaptiveDecode(name, batch, tokens / ds, tokens / as, ds / as, s.savedFraction(), s.meanExitLayer(),
-                    s.earlyExitTokens() / tokens);
+            double steps = (double) batch * options.decodeSteps();
+            double saved = decodeFlops[0] == 0 ? 0 : 1 - (double) decodeFlops[1] / decodeFlops[0];
+            return new AdaptiveDecode(name, batch, median(d), median(a), median(ratio), saved, s.meanExitLayer(),
+                    s.earlyExitTokens() / steps);
         }
     }
 
-    /** Seconds for {@code batch} sequences to prefill and decode; their accounts are added to {@code into}. */
-    private double textRound(BatchEngine engine, List<int[]> prompts, int batch, dev.skipflow.model.flops.FlopAccount into) {
+    /**
+     * Decode tokens/s of {@code batch} sequences: all are admitted and prefilled by the first step, which is not
+     * timed (the prompts' prefills are not decode); the steps after it are. Their whole accounts are added to
+     * {@code into}; the dense and executed FLOPs of the timed steps alone to {@code decodeFlops}.
+     */
+    private double textRound(BatchEngine engine, List<int[]> prompts, int batch, dev.skipflow.model.flops.FlopAccount into,
+            long[] decodeFlops) {
         List<Sequence> seqs = new ArrayList<>();
         for (int i = 0; i < batch; i++) {
             Sequence s = new Sequence(i, prompts.get(i % prompts.size()), SamplingParams.greedy(options.decodeSteps()));
             seqs.add(s);
             engine.submit(s);
         }
+        engine.step();
+        long dense0 = seqs.stream().mapToLong(s -> s.account().denseFlops()).sum();
+        long run0 = seqs.stream().mapToLong(s -> s.account().executedFlops()).sum();
+        long tokens = 0;
         long start = System.nanoTime();
         while (!engine.isIdle()) {
+            tokens += engine.running();
             engine.step();
         }
         double sec = (System.nanoTime() - start) / 1e9;
         if (into != null) {
             seqs.forEach(s -> into.addAll(s.account()));
         }
-        return sec;
+        if (decodeFlops != null) {
+            decodeFlops[0] += seqs.stream().mapToLong(s -> s.account().denseFlops()).sum() - dense0;
+            decodeFlops[1] += seqs.stream().mapToLong(s -> s.account().executedFlops()).sum() - run0;
+        }
+        return tokens / sec;
     }
 
     /** Returns {tokens/s over the decode steps, ms per decode step}. */
