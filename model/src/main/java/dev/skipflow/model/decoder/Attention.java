@@ -81,14 +81,26 @@ final class Attention {
         NDArray k = rotated.get(keyHeads);
         NDArray v = qkvOut.get(vColumns).reshape(n, kvHeads, headSize);
         cache.write(layer, batch, k, v);
-        NDArray keys = cache.keys(layer, batch);
-        NDArray values = cache.values(layer, batch);
-        int t = batch.context();
-        NDArray written = cache.writtenMask(layer, batch);
-        NDArray mask = written == null ? batch.mask() : batch.mask().add(written);
+        TokenBatch span = batch.span();
+        TokenBatch history = span != null ? span : batch;
+        NDArray keys = cache.keys(layer, history);
+        NDArray values = cache.values(layer, history);
+        int t = history.context();
+        NDArray written = cache.writtenMask(layer, history);
+        NDArray mask = written == null ? history.mask() : history.mask().add(written);
         NDArray out;
         NDArray probs;
-        if (batch.isPrefill()) {
+        if (span != null) {
+            // a routed decode subset: its queries scattered into the whole batch's rows (the others zero), scored
+            // against the cache's view of every slot, and the subset's rows taken back; the skipped rows' scores
+            // are a few multiply-adds per key, cheaper than copying the kept rows' histories
+            NDArray qs = q.getManager().zeros(new ai.djl.ndarray.types.Shape(span.size(), kvHeads, g, headSize));
+            qs.set(batch.rowsOfSpan(), q.reshape(n, kvHeads, g, headSize));
+            NDArray all = qs.matMul(keys.transpose(0, 1, 3, 2)).add(mask).softmax(-1); // [span, kvH, g, T]
+            out = all.matMul(values).get(batch.rowsOfSpan()).reshape(n, (long) heads * headSize);
+            probs = observer == null ? null
+                    : all.get(batch.rowsOfSpan()).get(new NDIndex().addAllDim(3).addSliceDim(0, batch.context()));
+        } else if (batch.isPrefill()) {
             // q [N, kvH*g, hd] -> [kvH, N*g, hd]; keys [kvH, T, hd]; one matmul per kv head group.
             NDArray qh = q.reshape(n, kvHeads, g, headSize).transpose(1, 0, 2, 3).reshape(kvHeads, (long) n * g, headSize);
             NDArray scores = qh.matMul(keys.transpose(0, 2, 1)).reshape(kvHeads, n, g, t);

@@ -4,6 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import dev.skipflow.model.nn.Tensors;
 import java.util.Arrays;
 
 /**
@@ -35,6 +36,8 @@ public final class TokenBatch {
     private final NDIndex historyView;
     private final NDIndex historyWindow;
     private final NDIndex slotGather;
+    private TokenBatch span; // a decode subset's whole batch, when its histories are one view of the cache
+    private NDIndex rowsOfSpan;
 
     private TokenBatch(LlamaModel model, NDManager manager, int[] slots, int[] positions, boolean prefill) {
         this(model, manager, slots, positions, prefill, null);
@@ -114,7 +117,12 @@ public final class TokenBatch {
         return new TokenBatch(model, manager, slots, positions, true, hiddenKeys);
     }
 
-    /** The same kind of batch over rows {@code rows} (increasing) of this one. */
+    /**
+     * The same kind of batch over rows {@code rows} (increasing) of this one. A decode subset of a batch whose slots
+     * are the cache's leading ones, keeping at least a third of its rows, attends through this whole batch's view
+     * of the cache ({@link #span()}) instead of gathering its rows' histories: a gather copies every kept row's
+     * keys and values in every block, which measured slower than attending over all of them.
+     */
     public TokenBatch select(int[] rows) {
         int[] s = new int[rows.length];
         int[] p = new int[rows.length];
@@ -122,7 +130,22 @@ public final class TokenBatch {
             s[i] = slots[rows[i]];
             p[i] = positions[rows[i]];
         }
-        return new TokenBatch(model, manager, s, p, prefill);
+        TokenBatch subset = new TokenBatch(model, manager, s, p, prefill);
+        if (!prefill && leadingRange && !subset.leadingRange && 3L * rows.length >= slots.length) {
+            subset.span = this;
+            subset.rowsOfSpan = new NDIndex("{}", manager.create(Tensors.toLongs(rows)));
+        }
+        return subset;
+    }
+
+    /** For a decode subset: the whole batch it was selected from, whose histories are one view; else null. */
+    TokenBatch span() {
+        return span;
+    }
+
+    /** The subset's rows within {@link #span()}. */
+    NDIndex rowsOfSpan() {
+        return rowsOfSpan;
     }
 
     private NDArray owned(NDArray a) {

@@ -2,6 +2,8 @@ package dev.skipflow.model.decoder;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -131,7 +133,12 @@ class BatchingTest {
                 positions[s] = prompts[s].length;
             }
             TokenBatch all = TokenBatch.decode(model, step, new int[] {0, 1, 2, 3}, positions);
-            assertSubsetMatches(model, cache, step, all, model.embed(all, new int[] {300, 301, 302, 303}), new int[] {1, 3});
+            NDArray x = model.embed(all, new int[] {300, 301, 302, 303});
+            // half the rows attend through the whole batch's view of the cache; one of four gathers its history
+            assertNotNull(all.select(new int[] {1, 3}).span(), "a subset of half the rows attends through the view");
+            assertSubsetMatches(model, cache, step, all, x, new int[] {1, 3});
+            assertNull(all.select(new int[] {2}).span(), "a quarter of the rows gathers its history");
+            assertSubsetMatches(model, cache, step, all, x, new int[] {2});
 
             // prefill: slot 3's prompt over again, a subset of its rows; the skipped rows' keys stay where they were
             int[] p = prompts[3];
