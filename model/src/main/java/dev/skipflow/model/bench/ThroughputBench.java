@@ -221,10 +221,10 @@ public final class ThroughputBench {
                 ratio[i] = a[i] / d[i]; // paired: each round's dense and adaptive ran back to back
             }
             var s = account.savings();
-            double steps = (double) batch * options.decodeSteps();
+            double tokens = (double) batch * options.decodeSteps();
             double saved = decodeFlops[0] == 0 ? 0 : 1 - (double) decodeFlops[1] / decodeFlops[0];
             return new AdaptiveDecode(name, batch, median(d), median(a), median(ratio), saved, s.meanExitLayer(),
-                    s.earlyExitTokens() / steps);
+                    s.earlyExitTokens() / tokens);
         }
     }
 
@@ -242,15 +242,9 @@ public final class ThroughputBench {
             engine.submit(s);
         }
         engine.step();
-        long dense0 = seqs.stream().mapToLong(s -> s.account().denseFlops()).sum();
-        long run0 = seqs.stream().mapToLong(s -> s.account().executedFlops()).sum();
-        long tokens = 0;
-        long start = System.nanoTime();
-        while (!engine.isIdle()) {
-            tokens += engine.running();
-            engine.step();
-        }
-        double sec = (System.nanoTime() - start) / 1e9;
+        long dense0 = decodeFlops == null ? 0 : seqs.stream().mapToLong(s -> s.account().denseFlops()).sum();
+        long run0 = decodeFlops == null ? 0 : seqs.stream().mapToLong(s -> s.account().executedFlops()).sum();
+        double tokensPerSecond = decodeUntilIdle(engine)[0];
         if (into != null) {
             seqs.forEach(s -> into.addAll(s.account()));
         }
@@ -258,7 +252,7 @@ public final class ThroughputBench {
             decodeFlops[0] += seqs.stream().mapToLong(s -> s.account().denseFlops()).sum() - dense0;
             decodeFlops[1] += seqs.stream().mapToLong(s -> s.account().executedFlops()).sum() - run0;
         }
-        return tokens / sec;
+        return tokensPerSecond;
     }
 
     /** Returns {tokens/s over the decode steps, ms per decode step}. */
@@ -268,6 +262,11 @@ public final class ThroughputBench {
             engine.submit(new Sequence(i, prompt(rnd, options.promptTokens()), SamplingParams.greedy(steps)));
         }
         engine.step(); // admits (prefills) all, then the first decode step
+        return decodeUntilIdle(engine);
+    }
+
+    /** Times the engine's steps until it is idle: {tokens/s over them, ms per step}. */
+    private static double[] decodeUntilIdle(BatchEngine engine) {
         long start = System.nanoTime();
         long stepsRun = 0;
         long tokens = 0;

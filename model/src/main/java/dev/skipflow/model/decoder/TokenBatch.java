@@ -36,15 +36,15 @@ public final class TokenBatch {
     private final NDIndex historyView;
     private final NDIndex historyWindow;
     private final NDIndex slotGather;
-    private TokenBatch span; // a decode subset's whole batch, when its histories are one view of the cache
-    private NDIndex rowsOfSpan;
+    private final TokenBatch span; // a decode subset's whole batch, when its histories are one view of the cache
+    private final NDIndex rowsOfSpan;
 
     private TokenBatch(LlamaModel model, NDManager manager, int[] slots, int[] positions, boolean prefill) {
-        this(model, manager, slots, positions, prefill, null);
+        this(model, manager, slots, positions, prefill, null, null, null);
     }
 
     private TokenBatch(LlamaModel model, NDManager manager, int[] slots, int[] positions, boolean prefill,
-            boolean[] hiddenKeys) {
+            boolean[] hiddenKeys, TokenBatch span, int[] rowsOfSpan) {
         if (slots.length != positions.length || slots.length == 0) {
             throw new IllegalArgumentException("a token batch needs one slot and one position per row, at least one row");
         }
@@ -88,6 +88,8 @@ public final class TokenBatch {
         }
         historyWindow = new NDIndex().addAllDim().addAllDim().addSliceDim(0, context);
         slotGather = new NDIndex("{}", slotIndex);
+        this.span = span;
+        this.rowsOfSpan = span == null ? null : new NDIndex("{}", manager.create(Tensors.toLongs(rowsOfSpan)));
     }
 
     /** One row per sequence: row i is the token at {@code positions[i]} of the sequence in {@code slots[i]}. */
@@ -114,7 +116,7 @@ public final class TokenBatch {
         if (!prefill) {
             throw new IllegalStateException("hidingKeys is for prefill batches");
         }
-        return new TokenBatch(model, manager, slots, positions, true, hiddenKeys);
+        return new TokenBatch(model, manager, slots, positions, true, hiddenKeys, null, null);
     }
 
     /**
@@ -130,12 +132,9 @@ public final class TokenBatch {
             s[i] = slots[rows[i]];
             p[i] = positions[rows[i]];
         }
-        TokenBatch subset = new TokenBatch(model, manager, s, p, prefill);
-        if (!prefill && leadingRange && !subset.leadingRange && 3L * rows.length >= slots.length) {
-            subset.span = this;
-            subset.rowsOfSpan = new NDIndex("{}", manager.create(Tensors.toLongs(rows)));
-        }
-        return subset;
+        // a subset of leading rows that starts at row 0 is itself a leading range, a view already
+        boolean viaSpan = !prefill && leadingRange && 3L * rows.length >= slots.length && rows[rows.length - 1] >= rows.length;
+        return new TokenBatch(model, manager, s, p, prefill, null, viaSpan ? this : null, viaSpan ? rows : null);
     }
 
     /** For a decode subset: the whole batch it was selected from, whose histories are one view; else null. */
