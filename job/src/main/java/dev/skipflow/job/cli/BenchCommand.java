@@ -336,10 +336,12 @@ public final class BenchCommand implements Callable<Integer> {
             for (var e : exitDecode) {
                 String exits = e.meanExitLayer() == 0 ? "" : String.format(", mean exit layer %.2f, %.1f%% of tokens "
                         + "exited early", e.meanExitLayer(), 100 * e.earlyExitShare());
+                String bound = e.matmulBound() == null ? "" : String.format("; matrix products alone allow %.2fx "
+                        + "at %.1f%% of token-blocks skipped", e.matmulBound(), 100 * e.skippedShare());
                 System.out.printf("decode batch %d, %s: %,.0f tokens/s vs dense %,.0f in alternating rounds = %.2fx "
-                                + "(%.1f%% of decode FLOPs saved, ideal %.2fx%s)%n", e.batch(), e.adaptive(),
+                                + "(%.1f%% of decode FLOPs saved, ideal %.2fx%s%s)%n", e.batch(), e.adaptive(),
                         e.adaptiveTokensPerSecond(), e.denseTokensPerSecond(), e.speedup(), 100 * e.savedFraction(),
-                        1 / (1 - e.savedFraction()), exits);
+                        1 / (1 - e.savedFraction()), bound, exits);
             }
             if (streamed != null) {
                 double engine = engineTokensPerSecond(r, streamMaxBatch);

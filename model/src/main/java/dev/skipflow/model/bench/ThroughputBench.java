@@ -42,7 +42,21 @@ public final class ThroughputBench {
      * alternating rounds; speed-up = dense time / adaptive time (medians). Savings are the adaptive engine's.
      */
     public record AdaptiveDecode(String adaptive, int batch, double denseTokensPerSecond, double adaptiveTokensPerSecond,
-            double speedup, double savedFraction, double meanExitLayer, double earlyExitShare) {}
+            double speedup, double savedFraction, double meanExitLayer, double earlyExitShare, double skippedShare,
+            Double matmulBound) {}
+
+    /**
+     * What the matrix products alone allow a routed decode step: every block's linears timed at the full batch's
+     * rows and at the rows a routed block keeps (the decode's measured share of token-blocks skipped, the same in
+     * every block), the LM head at the full batch in both; bound = full time / routed time. On a CPU a product's
+     * time has a part that does not shrink with rows (its weights are read whatever the row count), so this is
+     * below the FLOPs' ideal; a routed decode that reaches it has no routing overhead left.
+     */
+    public record MatmulBound(int rows, int keptRows, double denseMs, double routedMs) {
+        public double speedup() {
+            return denseMs / routedMs;
+        }
+    }
 
     /**
      * One point measured on two models in alternating rounds: tokens/s of each (medians) and the median of the
@@ -214,7 +228,7 @@ public final class ThroughputBench {
             double[] a = new double[options.rounds()];
             double[] ratio = new double[options.rounds()];
             dev.skipflow.model.flops.FlopAccount account = new dev.skipflow.model.flops.FlopAccount();
-            long[] decodeFlops = new long[2];
+            long[] decodeFlops = new long[4];
             for (int i = 0; i < options.rounds(); i++) {
                 d[i] = textRound(dense, prompts, batch, null, null);
                 a[i] = textRound(adaptive, prompts, batch, i == 0 ? account : null, i == 0 ? decodeFlops : null);
@@ -223,15 +237,19 @@ public final class ThroughputBench {
             var s = account.savings();
             double tokens = (double) batch * options.decodeSteps();
             double saved = decodeFlops[0] == 0 ? 0 : 1 - (double) decodeFlops[1] / decodeFlops[0];
+            double skipped = decodeFlops[3] == 0 ? 0 : (double) decodeFlops[2] / decodeFlops[3];
+            Double bound = routeDecode && router != null && exit == null && skipped > 0
+                    ? Double.valueOf(matmulBound(batch, skipped).speedup()) : null;
             return new AdaptiveDecode(name, batch, median(d), median(a), median(ratio), saved, s.meanExitLayer(),
-                    s.earlyExitTokens() / tokens);
+                    s.earlyExitTokens() / tokens, skipped, bound);
         }
     }
 
     /**
      * Decode tokens/s of {@code batch} sequences: all are admitted and prefilled by the first step, which is not
      * timed (the prompts' prefills are not decode); the steps after it are. Their whole accounts are added to
-     * {@code into}; the dense and executed FLOPs of the timed steps alone to {@code decodeFlops}.
+     * {@code into}; the timed steps' dense and executed FLOPs, token-blocks skipped and token-blocks alone to
+     * {@code decodeFlops}.
      */
     private double textRound(BatchEngine engine, List<int[]> prompts, int batch, dev.skipflow.model.flops.FlopAccount into,
             long[] decodeFlops) {
@@ -242,17 +260,94 @@ public final class ThroughputBench {
             engine.submit(s);
         }
         engine.step();
-        long dense0 = decodeFlops == null ? 0 : seqs.stream().mapToLong(s -> s.account().denseFlops()).sum();
-        long run0 = decodeFlops == null ? 0 : seqs.stream().mapToLong(s -> s.account().executedFlops()).sum();
+        long[] before = decodeFlops == null ? null : totals(seqs);
         double tokensPerSecond = decodeUntilIdle(engine)[0];
         if (into != null) {
             seqs.forEach(s -> into.addAll(s.account()));
         }
         if (decodeFlops != null) {
-            decodeFlops[0] += seqs.stream().mapToLong(s -> s.account().denseFlops()).sum() - dense0;
-            decodeFlops[1] += seqs.stream().mapToLong(s -> s.account().executedFlops()).sum() - run0;
+            long[] after = totals(seqs);
+            for (int i = 0; i < decodeFlops.length; i++) {
+                decodeFlops[i] += after[i] - before[i];
+            }
         }
         return tokensPerSecond;
+    }
+
+    /** {dense FLOPs, executed FLOPs, token-blocks skipped, token-blocks} over the sequences' accounts. */
+    private static long[] totals(List<Sequence> seqs) {
+        long[] t = new long[4];
+        for (Sequence s : seqs) {
+            var v = s.account().savings();
+            t[0] += v.denseFlops();
+            t[1] += v.executedFlops();
+            t[2] += v.tokenBlocksSkipped();
+            t[3] += v.tokenBlocksTotal();
+        }
+        return t;
+    }
+
+    /**
+     * Times every block's linears at {@code rows} and at the rows left when {@code skippedShare} of them skip,
+     * in alternating repetitions (medians per product), and the LM head at {@code rows}; see {@link MatmulBound}.
+     */
+    public MatmulBound matmulBound(int rows, double skippedShare) {
+        int kept = Math.max(1, (int) Math.round(rows * (1 - skippedShare)));
+        List<dev.skipflow.model.nn.Linear> linears = new ArrayList<>();
+        for (int l = 0; l < model.spec().nLayers(); l++) {
+            var block = model.block(l);
+            linears.add(block.qkv());
+            linears.add(block.wo());
+            if (block.mlp() instanceof dev.skipflow.model.nn.GatedMlp g) {
+                linears.add(g.gateUp());
+                linears.add(g.down());
+            }
+        }
+        int reps = Math.max(5, options.rounds());
+        double[][] full = new double[linears.size()][reps];
+        double[][] part = new double[linears.size()][reps];
+        double[] head = new double[reps];
+        try (ai.djl.ndarray.NDManager m = model.newStepManager()) {
+            int dim = model.spec().dim();
+            for (int r = -1; r < reps; r++) { // r = -1 warms up
+                for (int i = 0; i < linears.size(); i++) {
+                    var lin = linears.get(i);
+                    double a = timeOnce(m, lin, rows);
+                    double b = timeOnce(m, lin, kept);
+                    if (r >= 0) {
+                        full[i][r] = a;
+                        part[i][r] = b;
+                    }
+                }
+                try (ai.djl.ndarray.NDManager step = m.newSubManager()) {
+                    ai.djl.ndarray.NDArray x = step.randomNormal(new ai.djl.ndarray.types.Shape(rows, dim));
+                    x.get(0).getFloat(0);
+                    long t0 = System.nanoTime();
+                    model.logits(x).get(0).getFloat(0); // reading one value waits for the device
+                    if (r >= 0) {
+                        head[r] = (System.nanoTime() - t0) / 1e6;
+                    }
+                }
+            }
+        }
+        double dense = median(head);
+        double routed = dense;
+        for (int i = 0; i < linears.size(); i++) {
+            dense += median(full[i]);
+            routed += median(part[i]);
+        }
+        return new MatmulBound(rows, kept, dense, routed);
+    }
+
+    private static double timeOnce(ai.djl.ndarray.NDManager parent, dev.skipflow.model.nn.Linear lin, int rows) {
+        try (ai.djl.ndarray.NDManager m = parent.newSubManager()) {
+            ai.djl.ndarray.NDArray x = m.randomNormal(new ai.djl.ndarray.types.Shape(rows, lin.in()));
+            x.get(0).getFloat(0);
+            long t0 = System.nanoTime();
+            ai.djl.ndarray.NDArray y = lin.forward(x);
+            y.get(0).getFloat(0);
+            return (System.nanoTime() - t0) / 1e6;
+        }
     }
 
     /** Returns {tokens/s over the decode steps, ms per decode step}. */
