@@ -82,6 +82,13 @@ public final class TrainRouterCommand implements Callable<Integer> {
                     + "scores only the predictions served after it), all = prefill and decode (default: ${DEFAULT-VALUE}).")
     String route;
 
+    @Option(names = "--decode-sparsity", paramLabel = "D",
+            description = "With --route all: decoding tokens skip this share of their token-blocks on average, the "
+                    + "schedule's shape scaled to it (default: the schedule itself). A decoding token's skip costs its own "
+                    + "prediction, a prompt token's only what later tokens read of it, so skipping more in the prompt and "
+                    + "less in decode keeps more agreement for the same share of all token-blocks.")
+    Double decodeSparsity;
+
     @Option(names = "--guide", defaultValue = "oracle", paramLabel = "oracle|oracle-nll|static",
             description = "What the guide loss leads toward: the token-blocks whose skipping alone flips the fewest top-1 "
                     + "predictions on the calibration documents (oracle, the agreement routers are judged by), those that "
@@ -109,6 +116,11 @@ public final class TrainRouterCommand implements Callable<Integer> {
             throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
                     "--route must be prompt or all, got " + route);
         }
+        if (decodeSparsity != null && (route.equals("prompt") || !(decodeSparsity >= 0 && decodeSparsity < 1))) {
+            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), route.equals("prompt")
+                    ? "--decode-sparsity needs --route all: with --route prompt decoding tokens run every block"
+                    : "--decode-sparsity must be in [0, 1), got " + decodeSparsity);
+        }
         RouterRecipe.Guide g = switch (guide) {
             case "oracle" -> RouterRecipe.Guide.ORACLE;
             case "oracle-nll" -> RouterRecipe.Guide.ORACLE_NLL;
@@ -117,7 +129,8 @@ public final class TrainRouterCommand implements Callable<Integer> {
         };
         RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs,
                 searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, g,
-                oracleDocs, distillationWeight, seed).withPromptOnly(route.equals("prompt"));
+                oracleDocs, distillationWeight, seed).withPromptOnly(route.equals("prompt"))
+                .withDecodeSparsity(decodeSparsity == null ? Double.NaN : decodeSparsity);
         Path text = calibration != null ? calibration : ModelPaths.sharedData("tinystories-train-sample.txt");
         List<int[]> all = Documents.read(text, modelOptions.tokenizer(), o.longestDocument(), o.documentsNeeded());
         RouterArtifact artifact;

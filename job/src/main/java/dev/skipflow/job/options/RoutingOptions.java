@@ -20,7 +20,8 @@ public final class RoutingOptions {
     double sparsity = 0.3;
 
     @Option(names = "--calibration", paramLabel = "FILE",
-            description = "Text for ShortGPT's block influence (default: ../shared/data/tinystories-train-sample.txt).")
+            description = "Text for ShortGPT's block influence and for --decode-sparsity's thresholds (default: "
+                    + "../shared/data/tinystories-train-sample.txt).")
     Path calibration;
 
     @Option(names = "--router", paramLabel = "PATH",
@@ -31,6 +32,13 @@ public final class RoutingOptions {
             description = "Where the router acts: prompt = the prefill only, decoding tokens run every block (FTP's own "
                     + "setting); all = prefill and decode. Default: a --router artifact's own route, else all.")
     String route;
+
+    @Option(names = "--decode-sparsity", paramLabel = "D",
+            description = "With --route all: decoding tokens skip this share of their token-blocks on average, the "
+                    + "schedule's shape scaled to it; for --router the decode thresholds are calibrated anew on "
+                    + "--calibration text, for --baseline random each decoding token skips by chance. Default: the "
+                    + "router's own.")
+    Double decodeSparsity;
 
     /** Whether decoding tokens are routed too (--route all; without --route, the artifact's default). */
     public boolean routeDecode() {
@@ -54,15 +62,26 @@ public final class RoutingOptions {
 
     /** The serializable description, or null when no router was asked for. */
     public RouterSpec spec() {
+        if (decodeSparsity != null && !routeDecode()) {
+            throw new IllegalArgumentException("--decode-sparsity needs --route all: with --route prompt decoding tokens "
+                    + "run every block");
+        }
+        String text = calibration == null ? null : calibration.toAbsolutePath().toString();
+        RouterSpec spec;
         if (router != null) {
             if (baseline != null) {
                 throw new IllegalArgumentException("give either --router or --baseline, not both");
             }
-            return RouterSpec.learned(router, sparsityGiven ? sparsity : null).withRouteDecode(routeDecode());
+            spec = RouterSpec.learned(router, sparsityGiven ? sparsity : null).withRouteDecode(routeDecode());
+        } else if (baseline != null) {
+            spec = new RouterSpec(baseline, sparsity, text).withRouteDecode(routeDecode());
+        } else {
+            if (decodeSparsity != null) {
+                throw new IllegalArgumentException("--decode-sparsity needs --router or --baseline random");
+            }
+            return null;
         }
-        return baseline == null ? null
-                : new RouterSpec(baseline, sparsity, calibration == null ? null : calibration.toAbsolutePath().toString())
-                        .withRouteDecode(routeDecode());
+        return decodeSparsity == null ? spec : spec.withDecodeSparsity(decodeSparsity, text);
     }
 
     /** The router, or null when none was asked for; a trained one is refused for another model. */

@@ -34,6 +34,11 @@ public interface BlockRouter {
         return 0;
     }
 
+    /** The same in a prefill or a decode step, for routers that decide differently there. */
+    default long decisionFlops(int layer, boolean prefill) {
+        return decisionFlops(layer);
+    }
+
     /** Short description for reports. */
     String describe();
 }

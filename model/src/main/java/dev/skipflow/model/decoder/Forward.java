@@ -270,7 +270,7 @@ public final class Forward {
                 }
             }
             int experts = block.mlp().experts();
-            long decision = router == null ? 0 : router.decisionFlops(l);
+            long decision = router == null ? 0 : router.decisionFlops(l, prefill);
             // keys missing from the cache were left by exited tokens only when no router acts here and exits mask
             // their keys; otherwise by a router (this step's, or the prompt's when only prompts are routed)
             boolean keysByExit = router == null && exit != null && !exit.propagateKv();

@@ -7,16 +7,18 @@ import dev.skipflow.model.decoder.AttentionStats;
  * scoring each token from {@link RouterFeatures}; in a prefill, a block keeps the highest-scoring tokens up to
  * its schedule's share. Runs on the host (a few thousand multiply-adds per block).
  *
- * <p>In decode there is one new token per sequence, so no top-k: the token skips a block with nonzero target
- * sparsity when its score is below that block's decode threshold, calibrated so that on calibration text the
- * schedule's share of tokens fall below it ({@link DecodeCalibration}); without thresholds (older artifacts, or
- * another schedule) below 0, the sign the sparsity loss trained. Its factors are the newest token's
- * ({@link RouterFeatures#newest}), from the last block it ran.
+ * <p>In decode there is one new token per sequence, so no top-k: the token skips a block with a nonzero decode
+ * share ({@link RouterArtifact#decodeShares()}, the schedule's unless the artifact gives its own) when its score is
+ * below that block's decode threshold, calibrated so that on calibration text that share of tokens fall below it
+ * ({@link DecodeCalibration}); without thresholds (older artifacts, or another schedule) below 0, the sign the
+ * sparsity loss trained. Its factors are the newest token's ({@link RouterFeatures#newest}), from the last block
+ * it ran.
  */
 public final class LearnedRouter implements TokenRouter {
 
     private final RouterArtifact artifact;
     private final SparsitySchedule schedule;
+    private final SparsitySchedule decodeSchedule;
     private float[] importance;
     private int sequenceLength;
     private final double[] decodeThresholds; // the artifact's, when routing with its own schedule
@@ -33,6 +35,7 @@ public final class LearnedRouter implements TokenRouter {
         this.schedule = schedule;
         boolean own = java.util.Arrays.equals(schedule.perLayer(), artifact.schedule().perLayer());
         this.decodeThresholds = own ? artifact.decodeThresholds() : null;
+        this.decodeSchedule = own ? artifact.decodeShares() : schedule;
     }
 
     /** The same trained MLP with another schedule. */
@@ -103,10 +106,23 @@ public final class LearnedRouter implements TokenRouter {
     @Override
     public boolean[] keepDecode(int layer, int[] positions, int[] rows) {
         boolean[] keep = new boolean[positions.length];
-        double sparsity = schedule.at(layer);
-        if (sparsity <= 0) {
+        float[] scores = decodeScores(layer, positions, rows);
+        if (scores == null) {
             java.util.Arrays.fill(keep, true);
             return keep;
+        }
+        double threshold = decodeThresholds == null ? 0 : decodeThresholds[layer];
+        for (int i = 0; i < keep.length; i++) {
+            keep[i] = scores[i] >= threshold;
+        }
+        return keep;
+    }
+
+    /** The decoding rows' scores in block {@code layer}; null where the block skips no decoding token. */
+    float[] decodeScores(int layer, int[] positions, int[] rows) {
+        double sparsity = decodeSchedule.at(layer);
+        if (sparsity <= 0) {
+            return null;
         }
         float[] f = new float[positions.length * RouterFeatures.COUNT];
         for (int i = 0; i < positions.length; i++) {
@@ -114,12 +130,7 @@ public final class LearnedRouter implements TokenRouter {
             RouterFeatures.ofNewest(f, i, seen ? decodeImportance[rows[i]] : Float.NaN, seen ? decodeRank[rows[i]] : 0.5f,
                     sparsity);
         }
-        float[] scores = artifact.score(f, positions.length);
-        double threshold = decodeThresholds == null ? 0 : decodeThresholds[layer];
-        for (int i = 0; i < keep.length; i++) {
-            keep[i] = scores[i] >= threshold;
-        }
-        return keep;
+        return artifact.score(f, positions.length);
     }
 
     /**
@@ -128,7 +139,13 @@ public final class LearnedRouter implements TokenRouter {
      */
     @Override
     public long decisionFlops(int layer) {
-        if (schedule.at(layer) <= 0) {
+        return decisionFlops(layer, true);
+    }
+
+    /** In decode, blocks with no decode share score nothing. */
+    @Override
+    public long decisionFlops(int layer, boolean prefill) {
+        if ((prefill ? schedule : decodeSchedule).at(layer) <= 0) {
             return 0;
         }
         int h = RouterArtifact.HIDDEN;
@@ -137,6 +154,7 @@ public final class LearnedRouter implements TokenRouter {
 
     @Override
     public String describe() {
-        return "learned " + schedule;
+        return "learned " + schedule + (java.util.Arrays.equals(decodeSchedule.perLayer(), schedule.perLayer()) ? ""
+                : ", decode " + decodeSchedule);
     }
 }

@@ -11,17 +11,45 @@ import java.util.SplittableRandom;
 public final class RandomRouter implements TokenRouter {
 
     private final SparsitySchedule schedule;
+    private final SparsitySchedule decodeSchedule;
     private final SplittableRandom random;
 
     public RandomRouter(SparsitySchedule schedule, long seed) {
+        this(schedule, schedule, seed);
+    }
+
+    /** With its own share of decoding tokens skipped per block. */
+    public RandomRouter(SparsitySchedule schedule, SparsitySchedule decodeSchedule, long seed) {
         this.schedule = schedule;
+        this.decodeSchedule = decodeSchedule;
         this.random = new SplittableRandom(seed);
     }
 
     @Override
     public int[] keepPrefill(int layer, int[] positions) {
+        return randomRows(positions.length, schedule.keep(layer, positions.length));
+    }
+
+    /**
+     * A decode step's rows skip the block's share in expectation: its whole part exactly, the fraction left by a
+     * coin, so that one sequence decoding alone (n = 1) skips too.
+     */
+    @Override
+    public boolean[] keepDecode(int layer, int[] positions) {
         int n = positions.length;
-        int keep = schedule.keep(layer, n);
+        double expected = decodeSchedule.at(layer) * n;
+        int skip = (int) Math.floor(expected);
+        if (random.nextDouble() < expected - skip) {
+            skip++;
+        }
+        boolean[] keep = new boolean[n];
+        for (int r : randomRows(n, n - Math.min(n, skip))) {
+            keep[r] = true;
+        }
+        return keep;
+    }
+
+    private int[] randomRows(int n, int keep) {
         int[] order = TokenRouter.all(n);
         for (int i = n - 1; i > 0; i--) { // Fisher-Yates
             int j = random.nextInt(i + 1);
@@ -35,16 +63,8 @@ public final class RandomRouter implements TokenRouter {
     }
 
     @Override
-    public boolean[] keepDecode(int layer, int[] positions) {
-        boolean[] keep = new boolean[positions.length];
-        for (int r : keepPrefill(layer, positions)) {
-            keep[r] = true;
-        }
-        return keep;
-    }
-
-    @Override
     public String describe() {
-        return "random " + schedule;
+        return "random " + schedule + (Arrays.equals(schedule.perLayer(), decodeSchedule.perLayer()) ? ""
+                : ", decode " + decodeSchedule);
     }
 }

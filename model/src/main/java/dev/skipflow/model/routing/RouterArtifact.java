@@ -10,11 +10,14 @@ import java.nio.file.Path;
 
 /**
  * A trained router, as a small versioned JSON file: the MLP's weights, the per-block schedule, where it acts
- * by default ({@code route}: "all" = prefill and decode, "prompt" = prefill only; older files mean "all"), and
- * the fingerprint of the model it was trained for (it is refused for any other).
+ * by default ({@code route}: "all" = prefill and decode, "prompt" = prefill only; older files mean "all"), the
+ * share of decoding tokens each block skips when it differs from the prefill's ({@code decodeSchedule}: a decoding
+ * token's skip costs its own prediction, a prompt token's only what later tokens read of it, so a router may skip
+ * less in decode), and the fingerprint of the model it was trained for (it is refused for any other).
  */
 public record RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule,
-        float[] w1, float[] b1, float[] w2, float b2, String training, double[] decodeThresholds, String route) {
+        float[] w1, float[] b1, float[] w2, float b2, String training, double[] decodeThresholds, String route,
+        SparsitySchedule decodeSchedule) {
 
     public static final String FORMAT = "skipflow-router";
     public static final int VERSION = 1;
@@ -30,6 +33,28 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         if (!"all".equals(route) && !"prompt".equals(route)) {
             throw new IllegalArgumentException("route must be all or prompt, got " + route);
         }
+        if (decodeSchedule != null && decodeSchedule.perLayer().length != schedule.perLayer().length) {
+            throw new IllegalArgumentException("the decode schedule must have one value per block");
+        }
+    }
+
+    public RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule, float[] w1,
+            float[] b1, float[] w2, float b2, String training, double[] decodeThresholds, String route) {
+        this(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training, decodeThresholds, route, null);
+    }
+
+    /** The share of decoding tokens each block skips: {@code decodeSchedule}, else the prefill's schedule. */
+    public SparsitySchedule decodeShares() {
+        return decodeSchedule != null ? decodeSchedule : schedule;
+    }
+
+    /**
+     * The same router skipping {@code shares} of decoding tokens per block; decode thresholds belong to the old
+     * shares and are dropped (calibrate new ones with {@link DecodeCalibration}).
+     */
+    public RouterArtifact withDecodeSchedule(SparsitySchedule shares, String note) {
+        return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training + "; " + note,
+                null, route, shares);
     }
 
     public RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule, float[] w1,
@@ -45,7 +70,7 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
     /** The same router, acting by default where {@code r} says ("all" or "prompt"). */
     public RouterArtifact withRoute(String r) {
         return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training,
-                decodeThresholds, r);
+                decodeThresholds, r, decodeSchedule);
     }
 
     /** Without decode thresholds: a decoding token skips a block with nonzero sparsity when its score is below 0. */
@@ -60,16 +85,17 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
      */
     public RouterArtifact withDecodeThresholds(double[] thresholds, String note) {
         return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training + "; " + note,
-                thresholds, route);
+                thresholds, route, decodeSchedule);
     }
 
     /**
      * The same router with another schedule (after the schedule search), noting how it was found. Decode
-     * thresholds belong to the old schedule and are dropped.
+     * thresholds belong to the old schedule and are dropped; a decode schedule is rescaled to the new shape at its
+     * own mean.
      */
     public RouterArtifact withSchedule(SparsitySchedule newSchedule, String note) {
         return new RouterArtifact(modelFingerprint, modelDescription, newSchedule, w1, b1, w2, b2, training + "; " + note,
-                null, route);
+                null, route, decodeSchedule == null ? null : newSchedule.scaledTo(decodeSchedule.mean()));
     }
 
     /** The MLP's score (keep logit) for each of {@code n} feature rows. */
@@ -125,6 +151,9 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         if (decodeThresholds != null) {
             o.set("decodeThresholds", ArtifactJson.JSON.valueToTree(decodeThresholds));
         }
+        if (decodeSchedule != null) {
+            o.set("decodeSchedule", ArtifactJson.JSON.valueToTree(decodeSchedule.perLayer()));
+        }
         ArtifactJson.write(o, file);
     }
 
@@ -147,7 +176,8 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
                     ArtifactJson.floats(mlp.path("b1"), "mlp.b1"), ArtifactJson.floats(mlp.path("w2"), "mlp.w2"),
                     ArtifactJson.number(mlp, "b2").floatValue(), o.path("training").asText(),
                     o.has("decodeThresholds") ? ArtifactJson.doubles(o.path("decodeThresholds"), "decodeThresholds") : null,
-                    o.path("route").asText("all"));
+                    o.path("route").asText("all"), o.has("decodeSchedule")
+                            ? new SparsitySchedule(ArtifactJson.doubles(o.path("decodeSchedule"), "decodeSchedule")) : null);
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(source, "malformed router artifact: " + e.getMessage(), e);
         }

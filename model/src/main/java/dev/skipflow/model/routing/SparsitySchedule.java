@@ -28,6 +28,45 @@ public record SparsitySchedule(double[] perLayer) {
         return Arrays.stream(perLayer).average().orElse(0);
     }
 
+    /**
+     * The same shape with mean {@code target}: every block's share scaled by target / mean and capped at 1, the cap's
+     * excess spread over the blocks below it; uniform when this schedule skips nothing.
+     */
+    public SparsitySchedule scaledTo(double target) {
+        if (!(target >= 0 && target < 1)) {
+            throw new IllegalArgumentException("sparsity must be in [0, 1), got " + target);
+        }
+        int n = perLayer.length;
+        if (mean() <= 0) {
+            return uniform(target, n);
+        }
+        double[] s = new double[n];
+        boolean[] capped = new boolean[n];
+        for (int round = 0; round < n; round++) { // each round caps at least one more block, or ends
+            double cappedSum = 0, freeSum = 0;
+            for (int i = 0; i < n; i++) {
+                if (capped[i]) {
+                    cappedSum += 1;
+                } else {
+                    freeSum += perLayer[i];
+                }
+            }
+            double factor = freeSum <= 0 ? 0 : (target * n - cappedSum) / freeSum;
+            boolean more = false;
+            for (int i = 0; i < n; i++) {
+                s[i] = capped[i] ? 1 : perLayer[i] * factor;
+                if (s[i] > 1) {
+                    capped[i] = true;
+                    more = true;
+                }
+            }
+            if (!more) {
+                break;
+            }
+        }
+        return new SparsitySchedule(s);
+    }
+
     /** How many of {@code n} tokens a block keeps: the rest of its sparsity, at least one. */
     public int keep(int layer, int n) {
         return Math.max(1, n - (int) Math.round(perLayer[layer] * n));

@@ -45,11 +45,13 @@ public final class RouterRecipe {
      * @param schedule a fixed per-block schedule to train with (no search), or null
      * @param searchMaxLen tokens per scoring document: as long as the texts that will be served
      * @param oracleDocs with {@link Guide#ORACLE}, training documents measured token-block by token-block
+     * @param decodeSparsity mean share of decoding tokens' token-blocks skipped, the final schedule's shape scaled to
+     *     it; NaN = the schedule itself
      */
     public record Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
             int searchDocs, int searchMaxLen, int population, int generations, float learningRate, float sparsityWeight,
             double scheduleJitter, double guideFraction, Guide guide, int oracleDocs, float distillationWeight,
-            long seed, boolean promptOnly) {
+            long seed, boolean promptOnly, double decodeSparsity) {
 
         public Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
                 int searchDocs, int searchMaxLen, int population, int generations, float learningRate,
@@ -57,14 +59,21 @@ public final class RouterRecipe {
                 float distillationWeight, long seed) {
             this(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population, generations,
                     learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs, distillationWeight,
-                    seed, false);
+                    seed, false, Double.NaN);
         }
 
         /** The same recipe training for prompt routing (FTP's setting; {@link RouterTrainer.Options#promptOnly}). */
         public Options withPromptOnly(boolean p) {
             return new Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population,
                     generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs,
-                    distillationWeight, seed, p);
+                    distillationWeight, seed, p, decodeSparsity);
+        }
+
+        /** The same recipe with decoding tokens skipping {@code d} of their token-blocks on average (NaN = the schedule). */
+        public Options withDecodeSparsity(double d) {
+            return new Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population,
+                    generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs,
+                    distillationWeight, seed, promptOnly, d);
         }
 
         public Options {
@@ -73,6 +82,9 @@ public final class RouterRecipe {
             }
             if (steps < 1 || docsPerStep < 1 || docs < 1 || searchDocs < 1) {
                 throw new IllegalArgumentException("steps, docs per step, docs and search docs must be at least 1");
+            }
+            if (!Double.isNaN(decodeSparsity) && !(decodeSparsity >= 0 && decodeSparsity < 1)) {
+                throw new IllegalArgumentException("decode sparsity must be in [0, 1), got " + decodeSparsity);
             }
         }
 
@@ -86,7 +98,7 @@ public final class RouterRecipe {
             return new Options(sparsity, schedule, Math.min(steps, 60), docsPerStep, maxLen, Math.min(docs, 64),
                     Math.min(searchDocs, 8), searchMaxLen, Math.min(population, 8), Math.min(generations, 2), learningRate,
                     sparsityWeight, scheduleJitter, guideFraction, guide, Math.min(oracleDocs, 12), distillationWeight,
-                    seed, promptOnly);
+                    seed, promptOnly, decodeSparsity);
         }
 
         /** Calibration documents to read, each at most this long. */
@@ -173,7 +185,7 @@ public final class RouterRecipe {
         }
         log.accept("trained: " + trained.training());
         if (o.generations() == 0 || o.schedule() != null) {
-            return calibrated(model, trained, scoring, log);
+            return calibrated(model, trained, scoring, o.decodeSparsity(), log);
         }
         List<SparsitySchedule> refineSeeds = new ArrayList<>(List.of(searched));
         refineSeeds.addAll(seeds(uniform));
@@ -184,11 +196,20 @@ public final class RouterRecipe {
         return calibrated(model, trained.withSchedule(r.best(), String.format(Locale.ROOT,
                 "schedule searched with the static router, then refined with the trained one (%d + %d generations of %d, "
                         + "on %d held-out calibration documents)", o.generations(), o.generations(), o.population(), held)),
-                scoring, log);
+                scoring, o.decodeSparsity(), log);
     }
 
-    /** Adds decode thresholds for the final schedule, calibrated on the held-out documents. */
-    private static RouterArtifact calibrated(LlamaModel model, RouterArtifact a, List<int[]> scoring, Consumer<String> log) {
+    /**
+     * Adds decode thresholds for the final schedule, or for its shape scaled to {@code decodeSparsity} when that is
+     * a number, calibrated on the held-out documents.
+     */
+    private static RouterArtifact calibrated(LlamaModel model, RouterArtifact a, List<int[]> scoring,
+            double decodeSparsity, Consumer<String> log) {
+        if (!Double.isNaN(decodeSparsity)) {
+            a = a.withDecodeSchedule(a.schedule().scaledTo(decodeSparsity), String.format(Locale.ROOT,
+                    "decoding tokens skip %.0f%% of token-blocks", 100 * decodeSparsity));
+            log.accept("decode schedule: " + a.decodeShares());
+        }
         double[] t = DecodeCalibration.thresholds(model, a, scoring);
         log.accept("decode thresholds per block: " + Arrays.toString(t));
         return a.withDecodeThresholds(t, "decode thresholds calibrated on " + scoring.size() + " held-out documents");

@@ -7,10 +7,12 @@ import dev.skipflow.model.TestModels;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
+import dev.skipflow.model.eval.ServingEvaluator;
+import dev.skipflow.model.eval.Variants;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** The learned router in decode: one token per step, skipping a block when its score is below 0. */
+/** The learned router in decode: one token per step, skipping a block when its score is below its cut (0 without one). */
 class LearnedDecodeTest {
 
     static final List<int[]> DOCS = Documents.read(TestModels.shared().resolve("data/tinystories-valid-sample.txt"),
@@ -60,15 +62,17 @@ class LearnedDecodeTest {
     }
 
     @Test
-    void calibratedThresholdsSkipTheScheduleShareInDecode() {
+    void calibratedThresholdsSkipTheDecodeShareAsServed() {
         LlamaModel model = TestModels.model();
         // score = the importance factor (hidden unit 0 passes it through): tokens paying themselves little attention skip
         float[] w1 = new float[RouterFeatures.COUNT * RouterArtifact.HIDDEN];
         float[] w2 = new float[RouterArtifact.HIDDEN];
         w1[RouterArtifact.HIDDEN] = 1f;
         w2[0] = 1f;
-        RouterArtifact plain = new RouterArtifact(model.fingerprint(), "test", new SparsitySchedule(new double[] {0, 0.5, 0.5, 0.5, 0}),
-                w1, new float[RouterArtifact.HIDDEN], w2, 0f, "importance");
+        // prompts skip nothing, so every token-block skipped below is a decoding token's
+        RouterArtifact plain = new RouterArtifact(model.fingerprint(), "test", new SparsitySchedule(new double[5]),
+                w1, new float[RouterArtifact.HIDDEN], w2, 0f, "importance", null, "all",
+                new SparsitySchedule(new double[] {0, 0.5, 0.5, 0.5, 0}));
         double[] t = DecodeCalibration.thresholds(model, plain, DOCS);
         assertEquals(-Double.MAX_VALUE, t[0]);
         assertEquals(-Double.MAX_VALUE, t[4]);
@@ -76,13 +80,28 @@ class LearnedDecodeTest {
             assertTrue(t[l] > 0 && t[l] < 20, "a cut inside the importance range: " + t[l]);
         }
         RouterArtifact calibrated = plain.withDecodeThresholds(t, "calibrated");
-        var r = new PerplexityEvaluator(model).compareDecode(DOCS, calibrated.routerFor(model, null), i -> { });
-        var s = r.routed().flops().savings();
-        double skipped = s.tokenBlocksSkipped() / (double) s.tokenBlocksTotal();
-        assertEquals(0.3, skipped, 0.05, "three blocks of five at 50%");
+        // served on the calibration documents themselves: the cuts give the share they were set for
+        var served = new ServingEvaluator(model, true).compare(DOCS, List.of(Variants.of(calibrated.routerFor(model, null), null)),
+                i -> { }).variants().get(0).result().flops().savings();
+        long decoding = DOCS.stream().mapToLong(d -> d.length - 1 - ServingEvaluator.promptLength(d.length)).sum();
+        assertEquals(0.5, served.tokenBlocksSkipped() / (3.0 * decoding), 0.08, "half of blocks 1-3 for decoding tokens");
         // with the sign rule instead, every token scores >= 0 and nothing is skipped
         var unsigned = new PerplexityEvaluator(model).compareDecode(DOCS, plain.routerFor(model, null), i -> { });
         assertEquals(0, unsigned.routed().flops().savings().tokenBlocksSkipped());
+    }
+
+    @Test
+    void aDecodeScheduleOfZeroRoutesPromptsOnly() {
+        LlamaModel model = TestModels.model();
+        RouterArtifact a = new RouterArtifact(model.fingerprint(), "test", SparsitySchedule.uniform(0.4, 5),
+                new float[RouterFeatures.COUNT * RouterArtifact.HIDDEN], new float[RouterArtifact.HIDDEN],
+                new float[RouterArtifact.HIDDEN], -1f, "constant", null, "all", SparsitySchedule.uniform(0, 5));
+        LearnedRouter r = a.routerFor(model, null);
+        assertTrue(r.describe().contains("decode [0.00"), r.describe());
+        var decode = new PerplexityEvaluator(model).compareDecode(DOCS, r, i -> { });
+        assertEquals(0, decode.routed().flops().savings().tokenBlocksSkipped(), "no decoding token skips");
+        r.begin(true, 20);
+        assertEquals(12, r.keepPrefill(1, TokenRouter.all(20)).length, "the prompt keeps 60%");
     }
 
     @Test

@@ -44,6 +44,14 @@ class RouterArtifactTest {
         assertEquals("prompt", prompt.route());
         assertTrue(!prompt.routesDecode());
         assertArrayEquals(a.decodeThresholds(), prompt.decodeThresholds(), "the route changes nothing else");
+        assertEquals(b.schedule(), b.decodeShares(), "without a decode schedule decoding tokens follow the prefill's");
+        a.withDecodeSchedule(SparsitySchedule.uniform(0.25, 5).scaledTo(0.1), "decode 10%").save(dir.resolve("d.json"));
+        RouterArtifact d = RouterArtifact.load(dir.resolve("d.json"));
+        assertArrayEquals(new double[] {0.1, 0.1, 0.1, 0.1, 0.1}, d.decodeShares().perLayer(), 1e-12);
+        assertEquals(null, d.decodeThresholds(), "thresholds of the old shares are dropped");
+        assertArrayEquals(new double[] {0.05, 0.05, 0.1, 0.15, 0.15},
+                d.withSchedule(new SparsitySchedule(new double[] {0.1, 0.1, 0.2, 0.3, 0.3}), "searched")
+                        .decodeShares().perLayer(), 1e-12, "a new schedule's shape at the decode mean");
         LearnedRouter router = b.routerFor(model, file);
         router.begin(true, 20);
         assertEquals(15, router.keepPrefill(1, TokenRouter.all(20)).length, "keeps 75% of 20 tokens");
