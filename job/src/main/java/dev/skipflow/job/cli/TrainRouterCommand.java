@@ -83,8 +83,9 @@ public final class TrainRouterCommand implements Callable<Integer> {
     String route;
 
     @Option(names = "--decode-sparsity", paramLabel = "D",
-            description = "With --route all: decoding tokens skip this share of their token-blocks on average, the "
-                    + "schedule's shape scaled to it (default: the schedule itself). A decoding token's skip costs its own "
+            description = "With --route all: decoding tokens skip this share of their token-blocks on average, spread "
+                    + "over blocks by 1/influence^2 (ShortGPT's block influence on the held-out documents; default: the "
+                    + "schedule itself). A decoding token's skip costs its own "
                     + "prediction, a prompt token's only what later tokens read of it, so skipping more in the prompt and "
                     + "less in decode keeps more agreement for the same share of all token-blocks.")
     Double decodeSparsity;

@@ -20,7 +20,7 @@ public final class RoutingOptions {
     double sparsity = 0.3;
 
     @Option(names = "--calibration", paramLabel = "FILE",
-            description = "Text for ShortGPT's block influence and for --decode-sparsity's thresholds (default: "
+            description = "Text for ShortGPT's block influence and for --decode-sparsity's shares and thresholds (default: "
                     + "../shared/data/tinystories-train-sample.txt).")
     Path calibration;
 
@@ -34,10 +34,10 @@ public final class RoutingOptions {
     String route;
 
     @Option(names = "--decode-sparsity", paramLabel = "D",
-            description = "With --route all: decoding tokens skip this share of their token-blocks on average, the "
-                    + "schedule's shape scaled to it; for --router the decode thresholds are calibrated anew on "
-                    + "--calibration text, for --baseline random each decoding token skips by chance. Default: the "
-                    + "router's own.")
+            description = "With --route all: decoding tokens skip this share of their token-blocks on average. For "
+                    + "--router it is spread over blocks by 1/influence^2 (ShortGPT's block influence) and the decode "
+                    + "thresholds are calibrated anew, both on --calibration text; for --baseline random each decoding "
+                    + "token skips each block by chance. Default: the router's own.")
     Double decodeSparsity;
 
     /** Whether decoding tokens are routed too (--route all; without --route, the artifact's default). */

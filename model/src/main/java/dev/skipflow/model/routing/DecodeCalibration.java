@@ -31,7 +31,24 @@ public final class DecodeCalibration {
     /** Calibration passes: the first without decode skips, each later one with the cuts before it. */
     static final int PASSES = 3;
 
+    /** How strongly decode shares avoid influential blocks: block l's share is proportional to influence_l^-POWER. */
+    static final double SHARE_POWER = 2;
+
     private DecodeCalibration() {}
+
+    /**
+     * Decode shares with mean {@code mean}, block l's proportional to 1 / influence_l² ({@link BlockInfluence},
+     * ShortGPT's 1 - cos between a block's input and output, on {@code docs}). A decoding token that skips a block
+     * loses that block's turn of its own hidden state, so the blocks that turn tokens least take most of the skips.
+     */
+    public static SparsitySchedule shares(LlamaModel model, List<int[]> docs, double mean) {
+        return shares(BlockInfluence.measure(model, docs), mean, SHARE_POWER);
+    }
+
+    static SparsitySchedule shares(double[] influence, double mean, double power) {
+        return SparsitySchedule.proportionalTo(Arrays.stream(influence).map(i -> Math.pow(Math.max(i, 1e-6), -power))
+                .toArray(), mean);
+    }
 
     /**
      * Thresholds for {@code artifact}'s decode shares; {@code -Double.MAX_VALUE} for blocks that are never skipped.

@@ -90,12 +90,12 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
 
     /**
      * The same router with another schedule (after the schedule search), noting how it was found. Decode
-     * thresholds belong to the old schedule and are dropped; a decode schedule is rescaled to the new shape at its
-     * own mean.
+     * thresholds were calibrated behind the old schedule's prompts and are dropped; a decode schedule of its own is
+     * kept (its shape comes from the blocks' influence, not from the prefill's).
      */
     public RouterArtifact withSchedule(SparsitySchedule newSchedule, String note) {
         return new RouterArtifact(modelFingerprint, modelDescription, newSchedule, w1, b1, w2, b2, training + "; " + note,
-                null, route, decodeSchedule == null ? null : newSchedule.scaledTo(decodeSchedule.mean()));
+                null, route, decodeSchedule);
     }
 
     /** The MLP's score (keep logit) for each of {@code n} feature rows. */

@@ -20,8 +20,9 @@ import java.util.Locale;
  * @param artifact the router artifact's JSON text for learned, else null
  * @param artifactFile the file the artifact was read from, named when it is refused (e.g. for another model)
  * @param routeDecode whether the router also acts on decoding tokens (false: prompts only, FTP's own setting)
- * @param decodeSparsity mean share of decoding tokens' token-blocks skipped, the prefill schedule's shape scaled to
- *     it (learned: decode thresholds calibrated anew on the calibration text; random); NaN = the router's own
+ * @param decodeSparsity mean share of decoding tokens' token-blocks skipped; NaN = the router's own. Learned: spread
+ *     over blocks by inverse squared influence ({@link DecodeCalibration#shares}), decode thresholds calibrated anew,
+ *     both on the calibration text. Random: the same share in every block
  */
 public record RouterSpec(String baseline, double sparsity, String calibration, String artifact, String artifactFile,
         boolean routeDecode, double decodeSparsity) implements Serializable {
@@ -88,9 +89,10 @@ public record RouterSpec(String baseline, double sparsity, String calibration, S
             if (sparsity >= 0) {
                 a = a.withSchedule(SparsitySchedule.uniform(sparsity, layers), "schedule overridden");
             }
-            a = a.withDecodeSchedule(a.schedule().scaledTo(decodeSparsity), "decode shares overridden");
             // the same calibration the trainer runs: held-out text, 32 documents of 256 tokens
             List<int[]> docs = Documents.read(calibrationText(), tokenizer, 256, 32);
+            a = a.withDecodeSchedule(DecodeCalibration.shares(model, docs, decodeSparsity), String.format(Locale.ROOT,
+                    "decoding tokens skip %.0f%% of token-blocks, by 1/influence^2", 100 * decodeSparsity));
             return new LearnedRouter(a.withDecodeThresholds(DecodeCalibration.thresholds(model, a, docs),
                     "decode thresholds calibrated on " + docs.size() + " documents"));
         }

@@ -67,6 +67,19 @@ public record SparsitySchedule(double[] perLayer) {
         return new SparsitySchedule(s);
     }
 
+    /**
+     * Shares proportional to {@code weights} (non-negative, not all zero) with mean {@code target}, capped at 1 as
+     * {@link #scaledTo} caps them.
+     */
+    public static SparsitySchedule proportionalTo(double[] weights, double target) {
+        double max = Arrays.stream(weights).max().orElse(0);
+        if (!(max > 0) || Arrays.stream(weights).anyMatch(w -> !(w >= 0) || Double.isInfinite(w))) {
+            throw new IllegalArgumentException("weights must be finite, non-negative and not all zero: "
+                    + Arrays.toString(weights));
+        }
+        return new SparsitySchedule(Arrays.stream(weights).map(w -> w / max).toArray()).scaledTo(target);
+    }
+
     /** How many of {@code n} tokens a block keeps: the rest of its sparsity, at least one. */
     public int keep(int layer, int n) {
         return Math.max(1, n - (int) Math.round(perLayer[layer] * n));

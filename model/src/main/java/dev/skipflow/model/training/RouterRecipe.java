@@ -200,14 +200,14 @@ public final class RouterRecipe {
     }
 
     /**
-     * Adds decode thresholds for the final schedule, or for its shape scaled to {@code decodeSparsity} when that is
-     * a number, calibrated on the held-out documents.
+     * Adds decode thresholds for the final schedule, or, when {@code decodeSparsity} is a number, a decode schedule
+     * of that mean spread by inverse squared block influence and thresholds for it, both from the held-out documents.
      */
     private static RouterArtifact calibrated(LlamaModel model, RouterArtifact a, List<int[]> scoring,
             double decodeSparsity, Consumer<String> log) {
         if (!Double.isNaN(decodeSparsity)) {
-            a = a.withDecodeSchedule(a.schedule().scaledTo(decodeSparsity), String.format(Locale.ROOT,
-                    "decoding tokens skip %.0f%% of token-blocks", 100 * decodeSparsity));
+            a = a.withDecodeSchedule(DecodeCalibration.shares(model, scoring, decodeSparsity), String.format(Locale.ROOT,
+                    "decoding tokens skip %.0f%% of token-blocks, by 1/influence^2", 100 * decodeSparsity));
             log.accept("decode schedule: " + a.decodeShares());
         }
         double[] t = DecodeCalibration.thresholds(model, a, scoring);

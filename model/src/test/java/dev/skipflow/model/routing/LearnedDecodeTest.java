@@ -105,6 +105,26 @@ class LearnedDecodeTest {
     }
 
     @Test
+    void decodeSharesAvoidTheBlocksThatTurnTokensMost() {
+        LlamaModel model = TestModels.model();
+        double[] influence = BlockInfluence.measure(model, DOCS);
+        SparsitySchedule shares = DecodeCalibration.shares(model, DOCS, 0.2);
+        assertEquals(0.2, shares.mean(), 1e-9);
+        for (int i = 0; i < influence.length; i++) {
+            for (int j = 0; j < influence.length; j++) {
+                if (influence[i] > influence[j]) {
+                    assertTrue(shares.at(i) <= shares.at(j) + 1e-12, "block " + i + " (influence " + influence[i]
+                            + ") skips no more than block " + j + " (" + influence[j] + "): " + shares);
+                }
+            }
+            // inverse squared: the ratio of two uncapped shares is the inverse ratio of their influences, squared
+            if (shares.at(i) < 1 && shares.at(0) < 1) {
+                assertEquals(Math.pow(influence[0] / influence[i], 2), shares.at(i) / shares.at(0), 1e-6);
+            }
+        }
+    }
+
+    @Test
     void quantileCutLeavesTheShareBelow() {
         float[] scores = {5, 1, 4, 2, 3};
         assertEquals(2.5, DecodeCalibration.quantileCut(scores, 0.4));

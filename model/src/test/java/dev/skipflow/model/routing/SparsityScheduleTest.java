@@ -27,6 +27,17 @@ class SparsityScheduleTest {
     }
 
     @Test
+    void proportionalSharesReachTheMean() {
+        SparsitySchedule s = SparsitySchedule.proportionalTo(new double[] {1, 2, 0, 1}, 0.1);
+        assertArrayEquals(new double[] {0.1, 0.2, 0, 0.1}, s.perLayer(), 1e-12);
+        SparsitySchedule capped = SparsitySchedule.proportionalTo(new double[] {1, 8, 1}, 0.5);
+        assertEquals(0.5, capped.mean(), 1e-12);
+        assertEquals(1.0, capped.at(1), 1e-12);
+        assertThrows(IllegalArgumentException.class, () -> SparsitySchedule.proportionalTo(new double[] {0, 0}, 0.1));
+        assertThrows(IllegalArgumentException.class, () -> SparsitySchedule.proportionalTo(new double[] {1, -1}, 0.1));
+    }
+
+    @Test
     void theRandomBaselineSkipsItsDecodeShareEvenForOneSequence() {
         RandomRouter r = new RandomRouter(SparsitySchedule.uniform(0.4, 2), SparsitySchedule.uniform(0.1, 2), 5L);
         int skipped = 0;
