@@ -95,6 +95,43 @@ class ReportCommandTest {
     }
 
     @Test
+    void scoresTheContinuationAsServedUnderTheServingProtocol() throws Exception {
+        Path out = Path.of("target", "report-serving-" + System.nanoTime());
+        assertEquals(0, SkipflowCli.execute("report", "--out", out.toString(), "--model", MODEL,
+                "--text", SHARED.resolve("data/tinystories-valid-sample.txt").toString(), "--artifacts", artifacts.toString(),
+                "--max-docs", "3", "--max-len", "64", "--sparsities", "0.2", "--methods", "static,exit",
+                "--exit-thresholds", "1e9", "--speed-model", "none", "--device", "cpu", "--protocol", "serving"));
+        JsonNode r = new ObjectMapper().readTree(out.resolve("results.json").toFile());
+        assertEquals("serving, prompts routed", r.get("protocol").asText());
+        List<JsonNode> points = new ArrayList<>();
+        r.get("points").forEach(points::add);
+        assertEquals(4, points.size(), "dense, static, exit at its own threshold and at one swept: " + r.toPrettyString());
+        assertEquals(1.0, points.get(0).get("greedyAgreement").asDouble());
+        for (JsonNode p : points) {
+            double g = p.get("greedyAgreement").asDouble();
+            assertTrue(g >= 0 && g <= 1, p.toString());
+        }
+        // prompts routed, decode dense: only prompt token-blocks are skipped, a share of all below the router's 20 %
+        JsonNode routed = points.get(1);
+        assertEquals("static", routed.get("method").asText());
+        double skipped = routed.get("skippedFraction").asDouble();
+        assertTrue(skipped > 0.03 && skipped < 0.15, routed.toString());
+        // an exit classifier that never accepts runs every block: dense figures, the cost of its probes
+        JsonNode never = points.get(3);
+        assertEquals(1.0, never.get("agreement").asDouble(), never.toString());
+        assertEquals(0.0, never.get("skippedFraction").asDouble(), never.toString());
+        assertTrue(never.get("savedFraction").asDouble() < 0, never.toString());
+        String md = Files.readString(out.resolve("RESULTS.md"));
+        assertTrue(md.startsWith("# Savings report (serving protocol)"), md);
+        assertTrue(md.contains("| top-1 agreement | greedy@32 | speed-up |"), md);
+        // the prefill protocol decodes nothing, so routing decoding tokens is refused there
+        Path refused = Path.of("target", "report-serving-refused-" + System.nanoTime());
+        assertNotEquals(0, SkipflowCli.execute("report", "--out", refused.toString(), "--model", MODEL, "--route", "all",
+                "--methods", "static", "--speed-model", "none"));
+        assertFalse(Files.exists(refused));
+    }
+
+    @Test
     void plotsTheRankOfEveryLayerOfALowRankCheckpoint() throws Exception {
         Path ckpt = Path.of("target", "report-lowrank-" + System.nanoTime());
         assertEquals(0, SkipflowCli.execute("lowrank", "--model", MODEL, "--device", "cpu", "--method", "uniform",

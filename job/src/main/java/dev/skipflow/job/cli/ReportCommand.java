@@ -22,6 +22,8 @@ import picocli.CommandLine.Spec;
                     + "(train-router's and train-exit's defaults, a few minutes each) and reused by later runs.",
             "Writes results.json, RESULTS.md and PNG plots into --out; for a low-rank checkpoint (--model, or "
                     + "--lowrank) also ranks.png, the kept rank of every layer, and its table.",
+            "--protocol serving scores the same rows as the job serves requests (prompt prefilled, continuation "
+                    + "decoded); write it to its own --out beside the prefill report.",
             "With --bundle DIR (repeatable), serving bundles made from --model by ./skipflow stack are measured against "
                     + "it under the serving protocol: a table per text and a plot of agreement against FLOPs saved."})
 public final class ReportCommand implements Callable<Integer> {
@@ -99,12 +101,34 @@ public final class ReportCommand implements Callable<Integer> {
                     + "with a table and a plot of agreement against FLOPs saved over all bundles.")
     List<Path> bundles;
 
+    @Option(names = "--protocol", defaultValue = "prefill", paramLabel = "prefill|serving",
+            description = "How the router and exit rows are scored: prefill = every position of a document after one "
+                    + "prefill (the papers' log-likelihood setting); serving = the prompt (first half) prefilled, the "
+                    + "continuation decoded token by token and scored, with greedy@32 beside, as the job serves "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String protocol;
+
+    @Option(names = "--route", defaultValue = "prompt", paramLabel = "prompt|all",
+            description = "With --protocol serving: routers act on prompts only (FTP's setting) or on prompts and "
+                    + "decoding tokens (default: ${DEFAULT-VALUE}).")
+    String route;
+
     @Option(names = "--bundles-only", description = "Measure only the --bundle rows (not the router and exit sweeps "
             + "on --model, nor the prefill wall-clock).")
     boolean bundlesOnly;
 
     @Override
     public Integer call() throws Exception {
+        if (!protocol.equals("prefill") && !protocol.equals("serving")) {
+            throw new ParameterException(spec.commandLine(), "--protocol must be prefill or serving, got " + protocol);
+        }
+        if (!route.equals("prompt") && !route.equals("all")) {
+            throw new ParameterException(spec.commandLine(), "--route must be prompt or all, got " + route);
+        }
+        if (route.equals("all") && protocol.equals("prefill")) {
+            throw new ParameterException(spec.commandLine(), "--route all needs --protocol serving: under the prefill "
+                    + "protocol no token is decoded");
+        }
         if (bundlesOnly && (bundles == null || bundles.isEmpty())) {
             throw new ParameterException(spec.commandLine(), "--bundles-only needs at least one --bundle DIR");
         }
@@ -194,7 +218,7 @@ public final class ReportCommand implements Callable<Integer> {
             }
         }
         var options = new ReportRunner.Options(texts, maxDocs, maxLen, sparsities, methods, arts, calibration,
-                exitThresholds, speedModel, quick);
+                exitThresholds, speedModel, quick, protocol.equals("serving"), route.equals("all"));
         List<Path> written = new java.util.ArrayList<>();
         if (bundlesOnly) {
             java.nio.file.Files.createDirectories(dir);

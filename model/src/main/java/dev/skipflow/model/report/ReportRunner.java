@@ -10,6 +10,7 @@ import dev.skipflow.model.bench.ThroughputBench;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.eval.PerplexityEvaluator;
+import dev.skipflow.model.eval.ServingEvaluator;
 import dev.skipflow.model.eval.Variants;
 import dev.skipflow.model.exit.ExitArtifact;
 import dev.skipflow.model.exit.ExitClassifier;
@@ -39,8 +40,9 @@ import java.util.function.DoubleConsumer;
  * Quality against compute in one sitting, as {@code report} measures it: the dense path and each adaptive
  * configuration (FTP's trained router over a sparsity sweep, AdaInfer's exit classifier over a threshold sweep,
  * both together, and the router baselines) side by side on each text, plus prefill wall-clock on a synthetic
- * shape where compute dominates. Trained routers and the exit classifier come from an artifacts folder; missing
- * ones are trained there first (train-router's and train-exit's defaults) and reused by later runs.
+ * shape where compute dominates; scored under the prefill protocol or the serving one ({@link Options#serving}).
+ * Trained routers and the exit classifier come from an artifacts folder; missing ones are trained there first
+ * (train-router's and train-exit's defaults) and reused by later runs.
  */
 public final class ReportRunner {
 
@@ -63,11 +65,19 @@ public final class ReportRunner {
      * @param speedModel synthetic shape for prefill wall-clock; "none" to skip
      * @param quick a short run: sparsities 0.2 and 0.4, at most 20 documents per text, exit threshold 0.5,
      *     3 speed rounds, and short training for missing artifacts (kept apart as *-quick.json)
+     * @param serving score under the serving protocol ({@link ServingEvaluator}: prompt prefilled, continuation
+     *     decoded token by token and scored, greedy agreement beside) instead of the prefill protocol
+     * @param routeDecode serving protocol: routers also act on decoding tokens (false: prompts only, FTP's setting)
      */
     public record Options(List<Path> texts, int maxDocs, int maxLen, double[] sparsities, List<String> methods,
-            Path artifacts, Path calibration, double[] exitThresholds, String speedModel, boolean quick) {
+            Path artifacts, Path calibration, double[] exitThresholds, String speedModel, boolean quick,
+            boolean serving, boolean routeDecode) {
 
         public Options {
+            if (routeDecode && !serving) {
+                throw new IllegalArgumentException("routing decoding tokens applies to the serving protocol: under the "
+                        + "prefill protocol every position is one prefill");
+            }
             for (String m : methods) {
                 if (!METHODS.contains(m)) {
                     throw new IllegalArgumentException("unknown method '" + m + "' in --methods; choose from " + METHODS);
@@ -100,9 +110,19 @@ public final class ReportRunner {
      * @param artifacts trained artifacts the run used, by file name: where each came from and how it was trained
      * @param points the dense pass, then each configuration, per text
      * @param speed prefill wall-clock per sparsity on the speed model; empty when skipped
+     * @param protocol how the points were scored, in words (prefill, or serving and where routers acted)
      */
     public record Result(Map<String, Object> machine, Map<String, String> artifacts, List<ReportPoint> points,
-            List<SpeedPoint> speed) {}
+            List<SpeedPoint> speed, String protocol) {
+
+        public boolean serving() {
+            return !protocol.equals("prefill");
+        }
+    }
+
+    /** One configuration's figures on one text, under either protocol (greedy agreement null under prefill). */
+    private record Measured(PerplexityEvaluator.Variant variant, PerplexityEvaluator.Result result, double agreement,
+            double medianSpeedup, Double greedyAgreement) {}
 
     /** One configuration to measure: its method, target sparsity (0 for exit alone), router and exit classifier. */
     private record Config(String method, double sparsity, TokenRouter router, ExitClassifier exit) {}
@@ -159,21 +179,33 @@ public final class ReportRunner {
                     String name = file.getFileName() + " (" + d.size() + " docs, max " + o.maxLen() + " tokens)";
                     phase.status(file.getFileName() + ": dense + " + variants.size() + " configurations");
                     int offset = done;
-                    var side = eval.compareAll(d, variants, i -> phase.accept(offset + i));
+                    PerplexityEvaluator.Result dense;
+                    List<Measured> measured = new ArrayList<>();
+                    if (o.serving()) {
+                        var side = new ServingEvaluator(model, o.routeDecode()).compare(d, variants,
+                                i -> phase.accept(offset + i));
+                        dense = side.dense();
+                        side.variants().forEach(v -> measured.add(new Measured(v.variant(), v.result(), v.agreement(),
+                                v.medianSpeedup(), v.greedyAgreement())));
+                    } else {
+                        var side = eval.compareAll(d, variants, i -> phase.accept(offset + i));
+                        dense = side.dense();
+                        side.variants().forEach(v -> measured.add(new Measured(v.variant(), v.result(), v.agreement(),
+                                v.medianSpeedup(), null)));
+                    }
                     done += d.size();
-                    var dense = side.dense();
                     // a compressed model's own dense path already saves what compression removed from the original
                     points.add(new ReportPoint(name, "dense", "dense", 0, dense.perplexity(), dense.perplexity(), 1,
                             dense.flops().savings().savedFraction(), 0, dense.seconds(), dense.seconds(), 1,
-                            dense.tokensPerSecond()));
+                            dense.tokensPerSecond(), o.serving() ? 1.0 : null));
                     for (int i = 0; i < configs.size(); i++) {
                         Config c = configs.get(i);
-                        var v = side.variants().get(i);
+                        Measured v = measured.get(i);
                         Savings sv = v.result().flops().savings();
                         points.add(new ReportPoint(name, c.method(), v.variant().name(), c.sparsity(),
                                 v.result().perplexity(), dense.perplexity(), v.agreement(), sv.savedFraction(),
                                 sv.layersSavedFraction(layers), v.result().seconds(), dense.seconds(),
-                                v.medianSpeedup(), v.result().tokensPerSecond()));
+                                v.medianSpeedup(), v.result().tokensPerSecond(), v.greedyAgreement()));
                     }
                 }
                 if (o.measuresSpeed()) {
@@ -192,7 +224,8 @@ public final class ReportRunner {
                 }
             }
         }
-        return new Result(machine, artifacts, points, speed);
+        return new Result(machine, artifacts, points, speed, !o.serving() ? "prefill"
+                : o.routeDecode() ? "serving, prompts and decoding tokens routed" : "serving, prompts routed");
     }
 
     /** Every configuration of the asked methods, in their order, with the trained artifacts they need. */
