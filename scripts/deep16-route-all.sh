@@ -22,6 +22,7 @@ row "learned 20/20" --router $A/router-0.20.json --decode-sparsity 0.2
 row "learned 25/20" --router $A/router-0.20.json --sparsity 0.25 --decode-sparsity 0.2
 row "learned 30/15" --router $A/router-0.20.json --sparsity 0.3 --decode-sparsity 0.15
 row "learned 35/10" --router $A/router-0.20.json --sparsity 0.35 --decode-sparsity 0.1
+row "learned 35/12" --router $A/router-0.20.json --sparsity 0.35 --decode-sparsity 0.12
 row "learned 35/5" --router $A/router-0.20.json --sparsity 0.35 --decode-sparsity 0.05
 row "learned 40/0" --router $A/router-0.20.json --sparsity 0.4 --decode-sparsity 0
 row "learned 30/10, trained so, its own uniform decode shares and cuts" --router $A/router-all-0.30-decode-0.10.json

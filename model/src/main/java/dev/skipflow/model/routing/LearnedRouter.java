@@ -101,7 +101,8 @@ public final class LearnedRouter implements TokenRouter {
 
     /**
      * A decoding token skips block {@code layer} (with nonzero target sparsity) when its score is below the
-     * block's decode threshold: the artifact's calibrated one for its own schedule, else 0.
+     * block's decode threshold: the artifact's calibrated one for its own schedule (for the token's position bucket
+     * when the artifact has one per bucket, {@link DecodeCalibration#bucket}), else 0.
      */
     @Override
     public boolean[] keepDecode(int layer, int[] positions, int[] rows) {
@@ -111,8 +112,11 @@ public final class LearnedRouter implements TokenRouter {
             java.util.Arrays.fill(keep, true);
             return keep;
         }
-        double threshold = decodeThresholds == null ? 0 : decodeThresholds[layer];
+        int layers = schedule.perLayer().length;
+        boolean byPosition = decodeThresholds != null && decodeThresholds.length > layers;
         for (int i = 0; i < keep.length; i++) {
+            double threshold = decodeThresholds == null ? 0
+                    : decodeThresholds[(byPosition ? DecodeCalibration.bucket(positions[i]) * layers : 0) + layer];
             keep[i] = scores[i] >= threshold;
         }
         return keep;

@@ -27,8 +27,12 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         if (w1.length != RouterFeatures.COUNT * HIDDEN || b1.length != HIDDEN || w2.length != HIDDEN) {
             throw new IllegalArgumentException("router weights have the wrong shapes");
         }
-        if (decodeThresholds != null && decodeThresholds.length != schedule.perLayer().length) {
-            throw new IllegalArgumentException("decode thresholds must have one value per block");
+        int blocks = schedule.perLayer().length;
+        if (decodeThresholds != null && decodeThresholds.length != blocks
+                && decodeThresholds.length != blocks * DecodeCalibration.buckets()) {
+            throw new IllegalArgumentException("decode thresholds must have one value per block, or one per block for "
+                    + "each of the " + DecodeCalibration.buckets() + " position buckets (" + blocks + " or "
+                    + blocks * DecodeCalibration.buckets() + "), got " + decodeThresholds.length);
         }
         if (!"all".equals(route) && !"prompt".equals(route)) {
             throw new IllegalArgumentException("route must be all or prompt, got " + route);

@@ -74,10 +74,13 @@ class LearnedDecodeTest {
                 w1, new float[RouterArtifact.HIDDEN], w2, 0f, "importance", null, "all",
                 new SparsitySchedule(new double[] {0, 0.5, 0.5, 0.5, 0}));
         double[] t = DecodeCalibration.thresholds(model, plain, DOCS);
-        assertEquals(-Double.MAX_VALUE, t[0]);
-        assertEquals(-Double.MAX_VALUE, t[4]);
-        for (int l = 1; l < 4; l++) {
-            assertTrue(t[l] > 0 && t[l] < 20, "a cut inside the importance range: " + t[l]);
+        assertEquals(5 * DecodeCalibration.buckets(), t.length, "one cut per block and position bucket");
+        for (int b = 0; b < DecodeCalibration.buckets(); b++) {
+            assertEquals(-Double.MAX_VALUE, t[b * 5]);
+            assertEquals(-Double.MAX_VALUE, t[b * 5 + 4]);
+            for (int l = 1; l < 4; l++) {
+                assertTrue(t[b * 5 + l] > 0 && t[b * 5 + l] < 20, "a cut inside the importance range: " + t[b * 5 + l]);
+            }
         }
         RouterArtifact calibrated = plain.withDecodeThresholds(t, "calibrated");
         // served on the calibration documents themselves: the cuts give the share they were set for
@@ -122,6 +125,16 @@ class LearnedDecodeTest {
                 assertEquals(Math.pow(influence[0] / influence[i], 2), shares.at(i) / shares.at(0), 1e-6);
             }
         }
+    }
+
+    @Test
+    void decodePositionsFallIntoBuckets() {
+        assertEquals(0, DecodeCalibration.bucket(0));
+        assertEquals(0, DecodeCalibration.bucket(15));
+        assertEquals(1, DecodeCalibration.bucket(16));
+        assertEquals(2, DecodeCalibration.bucket(63));
+        assertEquals(4, DecodeCalibration.bucket(128));
+        assertEquals(DecodeCalibration.buckets() - 1, DecodeCalibration.bucket(100_000));
     }
 
     @Test
