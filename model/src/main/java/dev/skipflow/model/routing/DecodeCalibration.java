@@ -46,6 +46,9 @@ public final class DecodeCalibration {
      */
     static final int[] PROMPTS = {6, 12, 24, 48, 0};
 
+    /** Fewest scores a bucket needs for its own cut: ten below it at the block's share. */
+    static final int MIN_BELOW = 10;
+
     /** How strongly decode shares avoid influential blocks: block l's share is proportional to influence_l^-POWER. */
     static final double SHARE_POWER = 2;
 
@@ -172,9 +175,6 @@ public final class DecodeCalibration {
         }
         return scores;
     }
-
-    /** Fewest scores a bucket needs for its own cut: ten below it at the block's share. */
-    static final int MIN_BELOW = 10;
 
     private static double[] cuts(List<List<List<float[]>>> scores, double[] sparsity) {
         int layers = sparsity.length;
