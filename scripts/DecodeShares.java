@@ -33,8 +33,7 @@ public class DecodeShares {
                     100 * prompt, 100 * decode);
             for (int i = 7; i < a.length; i++) {
                 double power = Double.parseDouble(a[i]);
-                SparsitySchedule shares = SparsitySchedule.proportionalTo(
-                        Arrays.stream(influence).map(x -> Math.pow(x, -power)).toArray(), decode);
+                SparsitySchedule shares = DecodeCalibration.shares(influence, decode, power);
                 RouterArtifact r = base.withDecodeSchedule(shares, "shares");
                 r = r.withDecodeThresholds(DecodeCalibration.thresholds(model, r, calibration), "cuts");
                 var v = new ServingEvaluator(model, model, true).compare(docs,

@@ -8,6 +8,7 @@ import dev.skipflow.model.decoder.LlamaModel;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Per-block score thresholds for the learned router in decode, where one token per sequence cannot be ranked
@@ -63,9 +64,20 @@ public final class DecodeCalibration {
         return shares(BlockInfluence.measure(model, docs), mean, SHARE_POWER);
     }
 
-    static SparsitySchedule shares(double[] influence, double mean, double power) {
+    /** Shares with mean {@code mean}, block l's proportional to influence_l^-power (power 0: uniform). */
+    public static SparsitySchedule shares(double[] influence, double mean, double power) {
         return SparsitySchedule.proportionalTo(Arrays.stream(influence).map(i -> Math.pow(Math.max(i, 1e-6), -power))
                 .toArray(), mean);
+    }
+
+    /**
+     * {@code artifact} with decoding tokens skipping {@code mean} of their token-blocks, spread by {@link #shares};
+     * its decode cuts are dropped, to be calibrated for the new shares ({@link #thresholds}).
+     */
+    public static RouterArtifact withDecodeShare(LlamaModel model, RouterArtifact artifact, List<int[]> docs,
+            double mean) {
+        return artifact.withDecodeSchedule(shares(model, docs, mean), String.format(Locale.ROOT,
+                "decoding tokens skip %.0f%% of token-blocks, by 1/influence^2", 100 * mean));
     }
 
     /** How many decode position buckets cuts are kept for. */

@@ -91,8 +91,7 @@ public record RouterSpec(String baseline, double sparsity, String calibration, S
             }
             // the same calibration the trainer runs: held-out text, 32 documents of 256 tokens
             List<int[]> docs = Documents.read(calibrationText(), tokenizer, 256, 32);
-            a = a.withDecodeSchedule(DecodeCalibration.shares(model, docs, decodeSparsity), String.format(Locale.ROOT,
-                    "decoding tokens skip %.0f%% of token-blocks, by 1/influence^2", 100 * decodeSparsity));
+            a = DecodeCalibration.withDecodeShare(model, a, docs, decodeSparsity);
             return new LearnedRouter(a.withDecodeThresholds(DecodeCalibration.thresholds(model, a, docs),
                     "decode thresholds calibrated on " + docs.size() + " documents"));
         }

@@ -206,8 +206,7 @@ public final class RouterRecipe {
     private static RouterArtifact calibrated(LlamaModel model, RouterArtifact a, List<int[]> scoring,
             double decodeSparsity, Consumer<String> log) {
         if (!Double.isNaN(decodeSparsity)) {
-            a = a.withDecodeSchedule(DecodeCalibration.shares(model, scoring, decodeSparsity), String.format(Locale.ROOT,
-                    "decoding tokens skip %.0f%% of token-blocks, by 1/influence^2", 100 * decodeSparsity));
+            a = DecodeCalibration.withDecodeShare(model, a, scoring, decodeSparsity);
             log.accept("decode schedule: " + a.decodeShares());
         }
         double[] t = DecodeCalibration.thresholds(model, a, scoring);
