@@ -19,14 +19,24 @@ import picocli.CommandLine.Option;
             "2. training the router (4 features -> MLP 64 -> keep score, shared by all blocks) with DJL autograd "
                     + "through the frozen model on that schedule;",
             "3. refining the schedule with the trained router.",
-            "Candidates are scored by perplexity on held-out calibration documents, never on the evaluation text."})
+            "Candidates are scored by perplexity on held-out calibration documents, never on the evaluation text.",
+            "With --recalibrate FILE it trains nothing: it calibrates that artifact's decode cuts again (per position "
+                    + "bucket, on the same held-out documents; with --decode-sparsity for a new decode share) and writes "
+                    + "the result to --out."})
 public final class TrainRouterCommand implements Callable<Integer> {
 
     @Mixin
     ModelOptions modelOptions = new ModelOptions();
 
-    @Option(names = "--sparsity", required = true, description = "Target token-block sparsity: the schedule's mean.")
-    double sparsity;
+    @Option(names = "--sparsity", description = "Target token-block sparsity: the schedule's mean (required unless "
+            + "--recalibrate).")
+    Double sparsity;
+
+    @Option(names = "--recalibrate", paramLabel = "FILE",
+            description = "A router artifact for this model whose decode cuts to calibrate again; its router weights, "
+                    + "prefill schedule and route are kept (artifacts from before the position buckets have one cut per "
+                    + "block).")
+    Path recalibrate;
 
     @Option(names = "--out", required = true, paramLabel = "PATH", description = "Artifact file to write (JSON).")
     Path out;
@@ -76,10 +86,11 @@ public final class TrainRouterCommand implements Callable<Integer> {
             description = "Share of training over which the guide loss (toward the static router) decays to 0; 0 = none (default: ${DEFAULT-VALUE}).")
     double guideFraction;
 
-    @Option(names = "--route", defaultValue = "all", paramLabel = "prompt|all",
+    @Option(names = "--route", paramLabel = "prompt|all",
             description = "Where the router acts by default when served (eval, bench, job and demo's --route overrides it): "
                     + "prompt = the prefill only (FTP's own setting; training then routes each document's first half and "
-                    + "scores only the predictions served after it), all = prefill and decode (default: ${DEFAULT-VALUE}).")
+                    + "scores only the predictions served after it), all = prefill and decode (default: all; with --recalibrate, the "
+                    + "artifact's).")
     String route;
 
     @Option(names = "--decode-sparsity", paramLabel = "D",
@@ -113,33 +124,55 @@ public final class TrainRouterCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!route.equals("all") && !route.equals("prompt")) {
-            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this),
-                    "--route must be prompt or all, got " + route);
+        picocli.CommandLine cmd = new picocli.CommandLine(this);
+        if (route != null && !route.equals("all") && !route.equals("prompt")) {
+            throw new picocli.CommandLine.ParameterException(cmd, "--route must be prompt or all, got " + route);
         }
-        if (decodeSparsity != null && (route.equals("prompt") || !(decodeSparsity >= 0 && decodeSparsity < 1))) {
-            throw new picocli.CommandLine.ParameterException(new picocli.CommandLine(this), route.equals("prompt")
+        RouterArtifact source = null;
+        if (recalibrate != null) {
+            if (sparsity != null || schedule != null) {
+                throw new picocli.CommandLine.ParameterException(cmd,
+                        "--recalibrate keeps the artifact's schedule: give no --sparsity or --schedule");
+            }
+            source = RouterArtifact.load(recalibrate);
+        } else if (sparsity == null) {
+            throw new picocli.CommandLine.ParameterException(cmd, "Missing required option: '--sparsity=<sparsity>'");
+        }
+        String servedRoute = route != null ? route : source != null ? source.route() : "all";
+        if (decodeSparsity != null && (servedRoute.equals("prompt") || !(decodeSparsity >= 0 && decodeSparsity < 1))) {
+            throw new picocli.CommandLine.ParameterException(cmd, servedRoute.equals("prompt")
                     ? "--decode-sparsity needs --route all: with --route prompt decoding tokens run every block"
                     : "--decode-sparsity must be in [0, 1), got " + decodeSparsity);
         }
-        RouterRecipe.Guide g = switch (guide) {
-            case "oracle" -> RouterRecipe.Guide.ORACLE;
-            case "oracle-nll" -> RouterRecipe.Guide.ORACLE_NLL;
-            case "static" -> RouterRecipe.Guide.STATIC;
-            default -> throw new IllegalArgumentException("--guide must be oracle, oracle-nll or static, got " + guide);
-        };
-        RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs,
-                searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, g,
-                oracleDocs, distillationWeight, seed).withPromptOnly(route.equals("prompt"))
-                .withDecodeSparsity(decodeSparsity == null ? Double.NaN : decodeSparsity);
         Path text = calibration != null ? calibration : ModelPaths.sharedData("tinystories-train-sample.txt");
-        List<int[]> all = Documents.read(text, modelOptions.tokenizer(), o.longestDocument(), o.documentsNeeded());
+        double d = decodeSparsity == null ? Double.NaN : decodeSparsity;
         RouterArtifact artifact;
-        try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
-            artifact = RouterRecipe.run(model, modelOptions.describeModel(), all, o, Progress::phase,
-                    line -> System.err.println("train-router: " + line));
+        if (source != null) {
+            List<int[]> all = Documents.read(text, modelOptions.tokenizer(), searchMaxLen, docs + searchDocs);
+            try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
+                source.requireModel(model.fingerprint(), model.spec().nLayers(), recalibrate);
+                System.err.println("train-router: calibrating the decode cuts of " + recalibrate + " again");
+                artifact = RouterRecipe.recalibrate(model, source, all, searchDocs, searchMaxLen, d,
+                        line -> System.err.println("train-router: " + line));
+            }
+        } else {
+            RouterRecipe.Guide g = switch (guide) {
+                case "oracle" -> RouterRecipe.Guide.ORACLE;
+                case "oracle-nll" -> RouterRecipe.Guide.ORACLE_NLL;
+                case "static" -> RouterRecipe.Guide.STATIC;
+                default -> throw new IllegalArgumentException("--guide must be oracle, oracle-nll or static, got " + guide);
+            };
+            RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs,
+                    searchDocs, searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter,
+                    guideFraction, g, oracleDocs, distillationWeight, seed).withPromptOnly(servedRoute.equals("prompt"))
+                    .withDecodeSparsity(d);
+            List<int[]> all = Documents.read(text, modelOptions.tokenizer(), o.longestDocument(), o.documentsNeeded());
+            try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
+                artifact = RouterRecipe.run(model, modelOptions.describeModel(), all, o, Progress::phase,
+                        line -> System.err.println("train-router: " + line));
+            }
         }
-        artifact = artifact.withRoute(route);
+        artifact = artifact.withRoute(servedRoute);
         artifact.save(out);
         System.out.println(out);
         return 0;

@@ -138,8 +138,7 @@ public final class RouterRecipe {
             throw new IllegalArgumentException("calibration text has fewer than 2 documents");
         }
         int held = Math.min(o.searchDocs(), calibration.size() / 2);
-        List<int[]> scoring = calibration.subList(calibration.size() - held, calibration.size()).stream()
-                .map(d -> Arrays.copyOf(d, Math.min(d.length, o.searchMaxLen()))).toList();
+        List<int[]> scoring = heldOut(calibration, o.searchDocs(), o.searchMaxLen());
         List<int[]> training = calibration.subList(0, calibration.size() - held).stream()
                 .map(d -> Arrays.copyOf(d, Math.min(d.length, o.maxLen()))).toList();
         int layers = model.spec().nLayers();
@@ -200,18 +199,54 @@ public final class RouterRecipe {
     }
 
     /**
+     * Calibrates a trained artifact's decode cuts again, as {@link #run} ends: per position bucket, on the same held-out
+     * documents, for artifacts written before the buckets (one cut per block) or for a new decode share. The router's
+     * weights and prefill schedule are kept.
+     *
+     * @param calibration the documents {@link #run} would read ({@link Options#documentsNeeded()} of them, or fewer)
+     * @param searchDocs held-out documents at the end of {@code calibration} ({@link Options#searchDocs()})
+     * @param searchMaxLen tokens per held-out document ({@link Options#searchMaxLen()})
+     * @param decodeSparsity mean share of decoding tokens' token-blocks to skip, or NaN to keep the artifact's decode
+     *     schedule
+     */
+    public static RouterArtifact recalibrate(LlamaModel model, RouterArtifact artifact, List<int[]> calibration,
+            int searchDocs, int searchMaxLen, double decodeSparsity, Consumer<String> log) {
+        if (calibration.size() < 2 || searchDocs < 1) {
+            throw new IllegalArgumentException("calibration needs at least 2 documents and 1 held out");
+        }
+        if (!Double.isNaN(decodeSparsity) && !(decodeSparsity >= 0 && decodeSparsity < 1)) {
+            throw new IllegalArgumentException("decode sparsity must be in [0, 1), got " + decodeSparsity);
+        }
+        return calibrated(model, artifact, heldOut(calibration, searchDocs, searchMaxLen), decodeSparsity, log,
+                "calibrated again");
+    }
+
+    /** The trainer's held-out scoring documents: the last {@code searchDocs} (at most half), cut to maxLen tokens. */
+    private static List<int[]> heldOut(List<int[]> calibration, int searchDocs, int maxLen) {
+        int held = Math.min(searchDocs, calibration.size() / 2);
+        return calibration.subList(calibration.size() - held, calibration.size()).stream()
+                .map(d -> Arrays.copyOf(d, Math.min(d.length, maxLen))).toList();
+    }
+
+    /**
      * Adds decode thresholds for the final schedule, or, when {@code decodeSparsity} is a number, a decode schedule
      * of that mean spread by inverse squared block influence and thresholds for it, both from the held-out documents.
      */
     private static RouterArtifact calibrated(LlamaModel model, RouterArtifact a, List<int[]> scoring,
             double decodeSparsity, Consumer<String> log) {
+        return calibrated(model, a, scoring, decodeSparsity, log, "calibrated");
+    }
+
+    private static RouterArtifact calibrated(LlamaModel model, RouterArtifact a, List<int[]> scoring,
+            double decodeSparsity, Consumer<String> log, String how) {
         if (!Double.isNaN(decodeSparsity)) {
             a = DecodeCalibration.withDecodeShare(model, a, scoring, decodeSparsity);
             log.accept("decode schedule: " + a.decodeShares());
         }
         double[] t = DecodeCalibration.thresholds(model, a, scoring);
         log.accept("decode thresholds per block: " + Arrays.toString(t));
-        return a.withDecodeThresholds(t, "decode thresholds calibrated on " + scoring.size() + " held-out documents");
+        return a.withDecodeThresholds(t, "decode thresholds " + how + " on " + scoring.size() + " held-out documents"
+                + " (one cut per block and position bucket)");
     }
 
     /** The uniform schedule first, then one concentrated on each block, so the search starts spread out. */
