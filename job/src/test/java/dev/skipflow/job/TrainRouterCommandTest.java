@@ -94,6 +94,10 @@ class TrainRouterCommandTest {
                 "--decode-sparsity", "0.1"));
         assertNotEquals(0, r[0]);
         assertTrue(r[2].toString().contains("needs --route all"), r[2].toString());
+        // a route picocli does not know
+        r = PruneCommandTest.run(concat(base, "--model", PruneCommandTest.MODEL, "--route", "sideways"));
+        assertNotEquals(0, r[0]);
+        assertTrue(r[2].toString().contains("expected one of [prompt, all]"), r[2].toString());
         // and without --recalibrate, --sparsity is still required
         r = PruneCommandTest.run("train-router", "--model", PruneCommandTest.MODEL, "--out", out.toString());
         assertNotEquals(0, r[0]);

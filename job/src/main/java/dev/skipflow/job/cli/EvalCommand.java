@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.skipflow.job.options.ExitOptions;
 import dev.skipflow.job.options.ModelOptions;
 import dev.skipflow.job.options.OriginalOptions;
+import dev.skipflow.job.options.Protocol;
 import dev.skipflow.job.options.RoutingOptions;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.data.Documents;
@@ -78,7 +79,7 @@ public final class EvalCommand implements Callable<Integer> {
                     + "is the prompt, run as one prefill, the rest is fed token by token through the decode path with "
                     + "decode routing (per --route) and early exit, as the job serves it; scored on the continuation only, "
                     + "with greedy agreement on the first 32 generated tokens.")
-    String protocol;
+    Protocol protocol;
 
     @Option(names = "--exit-oracle", description = "Instead of perplexity: what a perfect early-exit classifier could "
             + "save, probing (final norm + LM head, charged) from each block on; agreement is 100%% by construction.")
@@ -372,14 +373,11 @@ public final class EvalCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--oracle-sparsity goes with --skip-oracle and must be in (0, 1), got "
                     + oracleSparsity);
         }
-        if (!protocol.equals("prefill") && !protocol.equals("serving")) {
-            throw new IllegalArgumentException("--protocol must be prefill or serving, got " + protocol);
-        }
-        if (protocol.equals("serving") && (decode || skipOracle || exitOracle)) {
+        if (protocol == Protocol.serving && (decode || skipOracle || exitOracle)) {
             throw new IllegalArgumentException("--protocol serving already decodes the continuation; drop --decode, "
                     + "--skip-oracle and --exit-oracle");
         }
-        if (protocol.equals("serving")) {
+        if (protocol == Protocol.serving) {
             return serving(docs);
         }
         if (original.enabled()) {

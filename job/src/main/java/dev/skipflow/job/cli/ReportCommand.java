@@ -1,6 +1,8 @@
 package dev.skipflow.job.cli;
 
 import dev.skipflow.model.ModelSource;
+import dev.skipflow.job.options.Protocol;
+import dev.skipflow.job.options.Route;
 import dev.skipflow.job.report.ReportWriter;
 import dev.skipflow.model.compression.lowrank.LowRank;
 import dev.skipflow.model.io.CompressedCheckpoint;
@@ -106,12 +108,12 @@ public final class ReportCommand implements Callable<Integer> {
                     + "prefill (the papers' log-likelihood setting); serving = the prompt (first half) prefilled, the "
                     + "continuation decoded token by token and scored, with greedy@32 beside, as the job serves "
                     + "(default: ${DEFAULT-VALUE}).")
-    String protocol;
+    Protocol protocol;
 
     @Option(names = "--route", defaultValue = "prompt", paramLabel = "prompt|all",
             description = "With --protocol serving: routers act on prompts only (FTP's setting) or on prompts and "
                     + "decoding tokens (default: ${DEFAULT-VALUE}).")
-    String route;
+    Route route;
 
     @Option(names = "--bundles-only", description = "Measure only the --bundle rows (not the router and exit sweeps "
             + "on --model, nor the prefill wall-clock).")
@@ -119,13 +121,7 @@ public final class ReportCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!protocol.equals("prefill") && !protocol.equals("serving")) {
-            throw new ParameterException(spec.commandLine(), "--protocol must be prefill or serving, got " + protocol);
-        }
-        if (!route.equals("prompt") && !route.equals("all")) {
-            throw new ParameterException(spec.commandLine(), "--route must be prompt or all, got " + route);
-        }
-        if (route.equals("all") && protocol.equals("prefill")) {
+        if (route == Route.all && protocol == Protocol.prefill) {
             throw new ParameterException(spec.commandLine(), "--route all needs --protocol serving: under the prefill "
                     + "protocol no token is decoded");
         }
@@ -218,7 +214,7 @@ public final class ReportCommand implements Callable<Integer> {
             }
         }
         var options = new ReportRunner.Options(texts, maxDocs, maxLen, sparsities, methods, arts, calibration,
-                exitThresholds, speedModel, quick, protocol.equals("serving"), route.equals("all"));
+                exitThresholds, speedModel, quick, protocol == Protocol.serving, route.routesDecode());
         List<Path> written = new java.util.ArrayList<>();
         if (bundlesOnly) {
             java.nio.file.Files.createDirectories(dir);

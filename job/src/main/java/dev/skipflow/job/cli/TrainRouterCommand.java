@@ -1,6 +1,7 @@
 package dev.skipflow.job.cli;
 
 import dev.skipflow.job.options.ModelOptions;
+import dev.skipflow.job.options.Route;
 import dev.skipflow.model.ModelPaths;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.data.Documents;
@@ -91,7 +92,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
                     + "prompt = the prefill only (FTP's own setting; training then routes each document's first half and "
                     + "scores only the predictions served after it), all = prefill and decode (default: all; with --recalibrate, the "
                     + "artifact's).")
-    String route;
+    Route route;
 
     @Option(names = "--decode-sparsity", paramLabel = "D",
             description = "With --route all: decoding tokens skip this share of their token-blocks on average, spread "
@@ -125,9 +126,6 @@ public final class TrainRouterCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         picocli.CommandLine cmd = new picocli.CommandLine(this);
-        if (route != null && !route.equals("all") && !route.equals("prompt")) {
-            throw new picocli.CommandLine.ParameterException(cmd, "--route must be prompt or all, got " + route);
-        }
         RouterArtifact source = null;
         if (recalibrate != null) {
             if (sparsity != null || schedule != null) {
@@ -138,7 +136,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
         } else if (sparsity == null) {
             throw new picocli.CommandLine.ParameterException(cmd, "Missing required option: '--sparsity=<sparsity>'");
         }
-        String servedRoute = route != null ? route : source != null ? source.route() : "all";
+        String servedRoute = route != null ? route.name() : source != null ? source.route() : "all";
         if (decodeSparsity != null && (servedRoute.equals("prompt") || !(decodeSparsity >= 0 && decodeSparsity < 1))) {
             throw new picocli.CommandLine.ParameterException(cmd, servedRoute.equals("prompt")
                     ? "--decode-sparsity needs --route all: with --route prompt decoding tokens run every block"

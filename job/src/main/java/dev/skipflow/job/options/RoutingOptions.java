@@ -31,7 +31,7 @@ public final class RoutingOptions {
     @Option(names = "--route", paramLabel = "prompt|all",
             description = "Where the router acts: prompt = the prefill only, decoding tokens run every block (FTP's own "
                     + "setting); all = prefill and decode. Default: a --router artifact's own route, else all.")
-    String route;
+    Route route;
 
     @Option(names = "--decode-sparsity", paramLabel = "D",
             description = "With --route all: decoding tokens skip this share of their token-blocks on average. For "
@@ -45,10 +45,7 @@ public final class RoutingOptions {
         if (route == null) {
             return router == null || RouterArtifact.load(router).routesDecode();
         }
-        if (!route.equals("all") && !route.equals("prompt")) {
-            throw new IllegalArgumentException("--route must be prompt or all, got " + route);
-        }
-        return route.equals("all");
+        return route.routesDecode();
     }
 
     /** Routes with a trained router artifact, as {@code --router PATH} would (a default the caller chose). */
