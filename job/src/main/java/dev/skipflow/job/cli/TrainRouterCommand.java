@@ -120,6 +120,12 @@ public final class TrainRouterCommand implements Callable<Integer> {
             description = "Per-block sparsity to train with instead of searching one (its mean replaces --sparsity's role).")
     double[] schedule;
 
+    @Option(names = "--per-token", description = "Per-token decisions: block 0 runs every prompt token and the router "
+            + "ranks each token once, from the attention block 0 measured, for every later block (their shares scaled "
+            + "up to keep the mean), so a skipped token stays skipped; default: every block ranks the tokens again "
+            + "(FTP's router).")
+    boolean perToken;
+
     @Option(names = "--seed", defaultValue = "7", description = "Seed for training and search (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -128,9 +134,9 @@ public final class TrainRouterCommand implements Callable<Integer> {
         picocli.CommandLine cmd = new picocli.CommandLine(this);
         RouterArtifact source = null;
         if (recalibrate != null) {
-            if (sparsity != null || schedule != null) {
-                throw new picocli.CommandLine.ParameterException(cmd,
-                        "--recalibrate keeps the artifact's schedule: give no --sparsity or --schedule");
+            if (sparsity != null || schedule != null || perToken) {
+                throw new picocli.CommandLine.ParameterException(cmd, "--recalibrate keeps the artifact's schedule "
+                        + "and decisions: give no --sparsity, --schedule or --per-token");
             }
             source = RouterArtifact.load(recalibrate);
         } else if (sparsity == null) {
@@ -163,7 +169,7 @@ public final class TrainRouterCommand implements Callable<Integer> {
             RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs,
                     searchDocs, searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter,
                     guideFraction, g, oracleDocs, distillationWeight, seed).withPromptOnly(servedRoute.equals("prompt"))
-                    .withDecodeSparsity(d);
+                    .withDecodeSparsity(d).withPerToken(perToken);
             List<int[]> all = Documents.read(text, modelOptions.tokenizer(), o.longestDocument(), o.documentsNeeded());
             try (LlamaModel model = new LlamaModel(modelOptions.weights(), modelOptions.device())) {
                 artifact = RouterRecipe.run(model, modelOptions.describeModel(), all, o, Progress::phase,

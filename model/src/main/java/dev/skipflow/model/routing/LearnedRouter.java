@@ -13,6 +13,12 @@ import dev.skipflow.model.decoder.AttentionStats;
  * ({@link DecodeCalibration}); without thresholds (older artifacts, or another schedule) below 0, the sign the
  * sparsity loss trained. Its factors are the newest token's ({@link RouterFeatures#newest}), from the last block
  * it ran.
+ *
+ * <p>An artifact with per-token decisions ({@link RouterArtifact#perToken}) runs block 0 for every prompt token and
+ * keeps the importance block 0 measured for the rest of the prefill: every later block ranks the tokens alike, so a
+ * token skipped by one block is skipped by every later block of at least its share, as with FTP's static router. A
+ * token re-admitted after a skip carries a state its earlier blocks never updated, which the per-block ranking does
+ * often (measured: docs/PERFORMANCE.md, "Per-token decisions").
  */
 public final class LearnedRouter implements TokenRouter {
 
@@ -32,8 +38,8 @@ public final class LearnedRouter implements TokenRouter {
     /** The trained MLP with another schedule (sweeps). */
     public LearnedRouter(RouterArtifact artifact, SparsitySchedule schedule) {
         this.artifact = artifact;
-        this.schedule = schedule;
-        boolean own = java.util.Arrays.equals(schedule.perLayer(), artifact.schedule().perLayer());
+        this.schedule = artifact.perToken() ? schedule.firstBlockDense() : schedule;
+        boolean own = java.util.Arrays.equals(this.schedule.perLayer(), artifact.schedule().perLayer());
         this.decodeThresholds = own ? artifact.decodeThresholds() : null;
         this.decodeSchedule = own ? artifact.decodeShares() : schedule;
     }
@@ -61,6 +67,9 @@ public final class LearnedRouter implements TokenRouter {
             attendedDecode(ran, attention);
             return;
         }
+        if (importance != null && artifact.perToken()) {
+            return; // ranked once, from block 0
+        }
         int[] rowPositions = ran.positions();
         float[] imp = RouterFeatures.importance(attention.receivedByKey(), rowPositions, attention.heads());
         if (importance == null) {
@@ -79,7 +88,7 @@ public final class LearnedRouter implements TokenRouter {
     public int[] keepPrefill(int layer, int[] positions) {
         int n = positions.length;
         int keep = schedule.keep(layer, n);
-        if (keep >= n) {
+        if (keep >= n || (importance == null && artifact.perToken())) {
             return TokenRouter.all(n);
         }
         float[] scores = artifact.score(RouterFeatures.of(positions, importance, Math.max(sequenceLength, n),

@@ -13,11 +13,18 @@ import java.nio.file.Path;
  * by default ({@code route}: "all" = prefill and decode, "prompt" = prefill only; older files mean "all"), the
  * share of decoding tokens each block skips when it differs from the prefill's ({@code decodeSchedule}: a decoding
  * token's skip costs its own prediction, a prompt token's only what later tokens read of it, so a router may skip
- * less in decode), and the fingerprint of the model it was trained for (it is refused for any other).
+ * less in decode), how a prefill's decisions are made ({@code decisions}: "per-block" = every block ranks the
+ * tokens by the importance the block before it measured, FTP's router; "per-token" = block 0 runs every token and
+ * each token's rank is fixed from what it measured, so a token a block skips stays skipped in later blocks of at
+ * most the same share; older files mean "per-block"), and the fingerprint of the model it was trained for (it is
+ * refused for any other).
  */
 public record RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule,
         float[] w1, float[] b1, float[] w2, float b2, String training, double[] decodeThresholds, String route,
-        SparsitySchedule decodeSchedule) {
+        SparsitySchedule decodeSchedule, String decisions) {
+
+    public static final String PER_BLOCK = "per-block";
+    public static final String PER_TOKEN = "per-token";
 
     public static final String FORMAT = "skipflow-router";
     public static final int VERSION = 1;
@@ -40,6 +47,27 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         if (decodeSchedule != null && decodeSchedule.perLayer().length != schedule.perLayer().length) {
             throw new IllegalArgumentException("the decode schedule must have one value per block");
         }
+        if (!PER_BLOCK.equals(decisions) && !PER_TOKEN.equals(decisions)) {
+            throw new IllegalArgumentException("decisions must be per-block or per-token, got " + decisions);
+        }
+    }
+
+    public RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule, float[] w1,
+            float[] b1, float[] w2, float b2, String training, double[] decodeThresholds, String route,
+            SparsitySchedule decodeSchedule) {
+        this(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training, decodeThresholds, route,
+                decodeSchedule, PER_BLOCK);
+    }
+
+    /** Whether a prefill ranks each token once, from block 0's attention ({@code decisions} "per-token"). */
+    public boolean perToken() {
+        return decisions.equals(PER_TOKEN);
+    }
+
+    /** The same router making its prefill decisions per token or per block ({@link #PER_TOKEN}, {@link #PER_BLOCK}). */
+    public RouterArtifact withDecisions(String d) {
+        return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training,
+                decodeThresholds, route, decodeSchedule, d);
     }
 
     public RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule, float[] w1,
@@ -58,7 +86,7 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
      */
     public RouterArtifact withDecodeSchedule(SparsitySchedule shares, String note) {
         return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training + "; " + note,
-                null, route, shares);
+                null, route, shares, decisions);
     }
 
     public RouterArtifact(String modelFingerprint, String modelDescription, SparsitySchedule schedule, float[] w1,
@@ -74,7 +102,7 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
     /** The same router, acting by default where {@code r} says ("all" or "prompt"). */
     public RouterArtifact withRoute(String r) {
         return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training,
-                decodeThresholds, r, decodeSchedule);
+                decodeThresholds, r, decodeSchedule, decisions);
     }
 
     /** Without decode thresholds: a decoding token skips a block with nonzero sparsity when its score is below 0. */
@@ -89,7 +117,7 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
      */
     public RouterArtifact withDecodeThresholds(double[] thresholds, String note) {
         return new RouterArtifact(modelFingerprint, modelDescription, schedule, w1, b1, w2, b2, training + "; " + note,
-                thresholds, route, decodeSchedule);
+                thresholds, route, decodeSchedule, decisions);
     }
 
     /**
@@ -98,8 +126,8 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
      * kept (its shape comes from the blocks' influence, not from the prefill's).
      */
     public RouterArtifact withSchedule(SparsitySchedule newSchedule, String note) {
-        return new RouterArtifact(modelFingerprint, modelDescription, newSchedule, w1, b1, w2, b2, training + "; " + note,
-                null, route, decodeSchedule);
+        return new RouterArtifact(modelFingerprint, modelDescription, perToken() ? newSchedule.firstBlockDense()
+                : newSchedule, w1, b1, w2, b2, training + "; " + note, null, route, decodeSchedule, decisions);
     }
 
     /** The MLP's score (keep logit) for each of {@code n} feature rows. */
@@ -152,6 +180,9 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
         mlp.put("b2", b2);
         o.put("training", training);
         o.put("route", route);
+        if (perToken()) {
+            o.put("decisions", decisions);
+        }
         if (decodeThresholds != null) {
             o.set("decodeThresholds", ArtifactJson.JSON.valueToTree(decodeThresholds));
         }
@@ -181,7 +212,8 @@ public record RouterArtifact(String modelFingerprint, String modelDescription, S
                     ArtifactJson.number(mlp, "b2").floatValue(), o.path("training").asText(),
                     o.has("decodeThresholds") ? ArtifactJson.doubles(o.path("decodeThresholds"), "decodeThresholds") : null,
                     o.path("route").asText("all"), o.has("decodeSchedule")
-                            ? new SparsitySchedule(ArtifactJson.doubles(o.path("decodeSchedule"), "decodeSchedule")) : null);
+                            ? new SparsitySchedule(ArtifactJson.doubles(o.path("decodeSchedule"), "decodeSchedule")) : null,
+                    o.path("decisions").asText(PER_BLOCK));
         } catch (IllegalArgumentException e) {
             throw new ModelFormatException(source, "malformed router artifact: " + e.getMessage(), e);
         }

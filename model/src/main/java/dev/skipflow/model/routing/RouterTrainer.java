@@ -48,11 +48,18 @@ public final class RouterTrainer {
      */
     public record Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
             float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed,
-            boolean promptOnly) {
+            boolean promptOnly, boolean perToken) {
         public Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
                 float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed) {
             this(schedule, steps, learningRate, sparsityWeight, distillationWeight, docsPerStep, scheduleJitter,
-                    guideFraction, seed, false);
+                    guideFraction, seed, false, false);
+        }
+
+        public Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
+                float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed,
+                boolean promptOnly) {
+            this(schedule, steps, learningRate, sparsityWeight, distillationWeight, docsPerStep, scheduleJitter,
+                    guideFraction, seed, promptOnly, false);
         }
 
         /** Where the prompt of a training document of {@code n} tokens ends: the serving protocol's split. */
@@ -93,7 +100,8 @@ public final class RouterTrainer {
                         ScheduleSearch.mutate(s, rnd, o.scheduleJitter());
                     }
                 }
-                SparsitySchedule schedule = new SparsitySchedule(s);
+                SparsitySchedule schedule = o.perToken() ? new SparsitySchedule(s).firstBlockDense()
+                        : new SparsitySchedule(s);
                 double distillSum = 0;
                 // one backward per document, gradients accumulating on the router's weights, each document's
                 // graph freed before the next is built. (One backward over the sum of several documents' losses
@@ -105,7 +113,7 @@ public final class RouterTrainer {
                         try (NDManager docManager = model.newStepManager();
                                 KvCache cache = new KvCache(model, 1, doc.length)) {
                             Losses l = documentLosses(model, docManager, p, doc, o.promptLength(doc.length), schedule,
-                                    damage == null ? null : damage.get(pick), cache);
+                                    damage == null ? null : damage.get(pick), cache, o.perToken());
                             distillSum += l.distill.getFloat();
                             // a term with weight 0 stays out of the graph: 0 x a non-finite gradient would still be NaN
                             NDArray docLoss = l.sparsity.mul(o.sparsityWeight());
@@ -133,8 +141,11 @@ public final class RouterTrainer {
                             + "last distillation loss %.4f, %d non-finite steps dropped; guide (%s, over %.0f%% of steps), "
                             + "sparsity and distillation (weight %s) losses; hard top-k gates, straight-through sigmoid relaxation", o.steps(), o.docsPerStep(), docs.size(),
                     o.learningRate(), o.sparsityWeight(), o.scheduleJitter(), lastDistill, skippedSteps,
-                    damage == null ? "static router" : "skip oracle", o.guideFraction() * 100, o.distillationWeight());
-            return new RouterArtifact(model.fingerprint(), modelDescription, o.schedule(), w1, b1, w2, b2, info);
+                    damage == null ? "static router" : "skip oracle", o.guideFraction() * 100, o.distillationWeight())
+                    + (o.perToken() ? "; per-token decisions (block 0 dense, tokens ranked from its attention)" : "");
+            return new RouterArtifact(model.fingerprint(), modelDescription,
+                    o.perToken() ? o.schedule().firstBlockDense() : o.schedule(), w1, b1, w2, b2, info, null, "all", null,
+                    o.perToken() ? RouterArtifact.PER_TOKEN : RouterArtifact.PER_BLOCK);
         }
     }
 
@@ -146,14 +157,14 @@ public final class RouterTrainer {
      * the whole document: every token routed, every prediction scored).
      */
     private static Losses documentLosses(LlamaModel model, NDManager manager, NDArray[] p, int[] doc, int prompt,
-            SparsitySchedule schedule, float[][] damage, KvCache cache) {
+            SparsitySchedule schedule, float[][] damage, KvCache cache, boolean perToken) {
         int n = doc.length;
         NDArray denseLogProbs;
         try (KvCache denseCache = new KvCache(model, 1, n)) {
             denseLogProbs = Forward.run(model, denseCache, manager, true, rows(doc), Forward.Plan.DENSE).logits()
                     .logSoftmax(-1).stopGradient();
         }
-        GatedPass pass = new GatedPass(manager, p, schedule, damage, n, prompt);
+        GatedPass pass = new GatedPass(manager, p, schedule, damage, n, prompt, perToken);
         NDArray logProbs = Forward.run(model, cache, manager, true, rows(doc), Forward.Plan.hooked(pass)).logits()
                 .logSoftmax(-1);
         int from = prompt == n ? 0 : prompt - 1;
@@ -185,6 +196,7 @@ public final class RouterTrainer {
         private final StaticRouter guide;
         private final int n;
         private final int prompt; // rows [0, prompt) are routed; the rest run every block
+        private final boolean perToken; // importance from block 0 only, as LearnedRouter serves per-token artifacts
         private final int[] positions;
         private final int[] promptPositions;
         private float[] importance;
@@ -193,8 +205,10 @@ public final class RouterTrainer {
         NDArray guideLoss;
         NDArray sparsityLoss;
 
-        GatedPass(NDManager manager, NDArray[] p, SparsitySchedule schedule, float[][] damage, int n, int prompt) {
+        GatedPass(NDManager manager, NDArray[] p, SparsitySchedule schedule, float[][] damage, int n, int prompt,
+                boolean perToken) {
             this.manager = manager;
+            this.perToken = perToken;
             this.p = p;
             this.schedule = schedule;
             this.damage = damage;
@@ -268,8 +282,10 @@ public final class RouterTrainer {
 
         @Override
         public NDArray after(int layer, NDArray input, NDArray output, AttentionStats attention) {
-            importance = prompt == n ? RouterFeatures.importance(attention.receivedByKey(), positions, attention.heads())
-                    : promptImportance(attention);
+            if (!perToken || importance == null) {
+                importance = prompt == n ? RouterFeatures.importance(attention.receivedByKey(), positions, attention.heads())
+                        : promptImportance(attention);
+            }
             return input.add(output.sub(input).mul(gate));
         }
 

@@ -80,6 +80,24 @@ public record SparsitySchedule(double[] perLayer) {
         return new SparsitySchedule(Arrays.stream(weights).map(w -> w / max).toArray()).scaledTo(target);
     }
 
+    /**
+     * Block 0 skipping nothing and the others' shares scaled up to keep the mean (as {@link #scaledTo} scales and
+     * caps): for routers that rank tokens by what the first block measured, which must first run it.
+     */
+    public SparsitySchedule firstBlockDense() {
+        if (perLayer.length < 2 || perLayer[0] == 0) {
+            return this;
+        }
+        double[] s = perLayer.clone();
+        s[0] = 0;
+        double rest = Arrays.stream(s).sum();
+        if (rest <= 0) { // only block 0 skipped: spread its share over the others
+            Arrays.fill(s, 1, s.length, perLayer[0] / (s.length - 1));
+            return new SparsitySchedule(s);
+        }
+        return new SparsitySchedule(s).scaledTo(mean());
+    }
+
     /** How many of {@code n} tokens a block keeps: the rest of its sparsity, at least one. */
     public int keep(int layer, int n) {
         return Math.max(1, n - (int) Math.round(perLayer[layer] * n));

@@ -51,7 +51,16 @@ public final class RouterRecipe {
     public record Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
             int searchDocs, int searchMaxLen, int population, int generations, float learningRate, float sparsityWeight,
             double scheduleJitter, double guideFraction, Guide guide, int oracleDocs, float distillationWeight,
-            long seed, boolean promptOnly, double decodeSparsity) {
+            long seed, boolean promptOnly, double decodeSparsity, boolean perToken) {
+
+        public Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
+                int searchDocs, int searchMaxLen, int population, int generations, float learningRate,
+                float sparsityWeight, double scheduleJitter, double guideFraction, Guide guide, int oracleDocs,
+                float distillationWeight, long seed, boolean promptOnly, double decodeSparsity) {
+            this(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population, generations,
+                    learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs, distillationWeight,
+                    seed, promptOnly, decodeSparsity, false);
+        }
 
         public Options(double sparsity, double[] schedule, int steps, int docsPerStep, int maxLen, int docs,
                 int searchDocs, int searchMaxLen, int population, int generations, float learningRate,
@@ -66,14 +75,24 @@ public final class RouterRecipe {
         public Options withPromptOnly(boolean p) {
             return new Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population,
                     generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs,
-                    distillationWeight, seed, p, decodeSparsity);
+                    distillationWeight, seed, p, decodeSparsity, perToken);
         }
 
         /** The same recipe with decoding tokens skipping {@code d} of their token-blocks on average (NaN = the schedule). */
         public Options withDecodeSparsity(double d) {
             return new Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population,
                     generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs,
-                    distillationWeight, seed, promptOnly, d);
+                    distillationWeight, seed, promptOnly, d, perToken);
+        }
+
+        /**
+         * The same recipe with per-token decisions ({@link RouterArtifact#perToken}): block 0 runs every prompt token
+         * and ranks them for every later block.
+         */
+        public Options withPerToken(boolean t) {
+            return new Options(sparsity, schedule, steps, docsPerStep, maxLen, docs, searchDocs, searchMaxLen, population,
+                    generations, learningRate, sparsityWeight, scheduleJitter, guideFraction, guide, oracleDocs,
+                    distillationWeight, seed, promptOnly, decodeSparsity, t);
         }
 
         public Options {
@@ -98,7 +117,7 @@ public final class RouterRecipe {
             return new Options(sparsity, schedule, Math.min(steps, 60), docsPerStep, maxLen, Math.min(docs, 64),
                     Math.min(searchDocs, 8), searchMaxLen, Math.min(population, 8), Math.min(generations, 2), learningRate,
                     sparsityWeight, scheduleJitter, guideFraction, guide, Math.min(oracleDocs, 12), distillationWeight,
-                    seed, promptOnly, decodeSparsity);
+                    seed, promptOnly, decodeSparsity, perToken);
         }
 
         /** Calibration documents to read, each at most this long. */
@@ -179,7 +198,7 @@ public final class RouterRecipe {
             trained = RouterTrainer.train(model, modelDescription, training, damage,
                     new RouterTrainer.Options(searched, o.steps(), o.learningRate(), o.sparsityWeight(),
                             o.distillationWeight(), o.docsPerStep(), o.scheduleJitter(), o.guideFraction(), o.seed(),
-                            o.promptOnly()),
+                            o.promptOnly(), o.perToken()),
                     phase);
         }
         log.accept("trained: " + trained.training());
