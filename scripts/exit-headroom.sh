@@ -7,7 +7,9 @@
 # Feature sets: p = top prob and gap (AdaInfer), s = + top-1 equal to the previous block's, h = hidden state,
 # d = relative change of the hidden state over the block. The simulation uses dense hidden states (no k/v
 # propagation) and counts layers, not FLOPs: it bounds what a classifier of that family could save.
-# Usage: scripts/exit-headroom.sh   Env: MODEL, TOKENIZER, TEXT, DOCS (400), KINDS ("p,ps,h,ph,phd"), HIDDEN (0).
+# With LENS=1 it also reads every probe through a tuned lens (an affine map per block fitted to the last block's
+# output, exit-lens.py) and reports the same classifiers on it.
+# Usage: scripts/exit-headroom.sh   Env: MODEL, TOKENIZER, TEXT, DOCS (400), KINDS ("p,ps,h,ph,phd"), HIDDEN (0), LENS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${MODEL:-../shared/models/stories-deep16/stories-deep16.bin}
@@ -22,3 +24,8 @@ CP="model/target/classes:$(cat job/target/cli.classpath)"
 java -Dai.djl.pytorch.num_threads=1 -cp "$CP" scripts/ExitDump.java "$MODEL" "$TOKENIZER" "$TEXT" "$DOCS" \
     target/exit-headroom/dump.bin
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python3 scripts/exit-headroom.py target/exit-headroom/dump.bin "$KINDS" "$HIDDEN"
+if [[ -n "${LENS:-}" ]]; then
+  java -cp "$CP" scripts/HeadDump.java "$MODEL" target/exit-headroom/head.bin
+  OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 python3 scripts/exit-lens.py target/exit-headroom/dump.bin \
+      target/exit-headroom/head.bin logit,affine "$HIDDEN"
+fi
