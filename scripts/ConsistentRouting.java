@@ -14,7 +14,9 @@ import java.util.*;
  * (ranked again in every block by the attention the block before measured), hybrid:R (the most recent share R of
  * each block's budget, the rest by that block's importance: re-ranked per block) and frozen:R:F (blocks 0..F run
  * every token, importance summed over them then fixed: the same ranking in every later block, whose shares are
- * scaled up to keep the mean).
+ * scaled up to keep the mean) and rerank:R (block 0 runs every token, then the same mix re-ranked in every block by
+ * the importance the block before measured). hybrid routes block 0 like static (no importance yet), so the tokens
+ * it skips there are never measured and it keeps static's choice.
  * Usage: java -cp CP scripts/ConsistentRouting.java MODEL TOKENIZER TEXT DOCS SPARSITIES VARIANTS
  *   e.g. ... 0.2,0.4 static,importance,hybrid:0.75,frozen:0.75:0
  */
@@ -32,7 +34,7 @@ public class ConsistentRouting {
         @Override public int[] keepPrefill(int layer, int[] positions) {
             int n = positions.length; int keep = schedule.keep(layer, n);
             if (keep >= n) return TokenRouter.all(n);
-            int rec = importance.length == 0 ? keep : (int) Math.ceil(recent * keep);
+            int rec = Math.min(importance.length == 0 ? keep : (int) Math.ceil(recent * keep), keep - (positions[0] == 0 ? 1 : 0)); // the sink never displaces the newest
             float[] scores = new float[n];
             for (int i = 0; i < n; i++) {
                 boolean isRecent = i >= n - rec;
@@ -44,6 +46,26 @@ public class ConsistentRouting {
         @Override public String describe() { return "hybrid r=" + recent + " " + schedule; }
     }
 
+    /** rerank:R: block 0 runs every token; each later block keeps the sink, the most recent share R of its budget and
+     *  the rest by the importance the block before it measured (re-ranked per block; skipped tokens keep their last
+     *  value); shares scaled as frozen's. */
+    static final class RerankRouter implements TokenRouter {
+        final SparsitySchedule schedule; final double recent; float[] importance = new float[0];
+        RerankRouter(SparsitySchedule s, double r) { schedule = s.firstBlockDense(); recent = r; }
+        @Override public void attended(int layer, Candidates ran, AttentionStats attention) {
+            if (!ran.prefill()) return;
+            float[] fresh = RouterFeatures.importance(attention.receivedByKey(), ran.positions(), attention.heads());
+            if (importance.length < fresh.length) importance = Arrays.copyOf(importance, fresh.length);
+            for (int t = 0; t < fresh.length; t++) if (fresh[t] > 0) importance[t] = fresh[t];
+        }
+        @Override public void begin(boolean prefill, int rows) { if (prefill) importance = new float[0]; }
+        @Override public int[] keepPrefill(int layer, int[] positions) {
+            int n = positions.length; int keep = schedule.keep(layer, n);
+            if (keep >= n || importance.length == 0) return TokenRouter.all(n);
+            return MixedRankRouter.keepRows(positions, importance, keep, recent);
+        }
+        @Override public String describe() { return "rerank r=" + recent + " " + schedule; }
+    }
     static final class FrozenRouter implements TokenRouter {
         final SparsitySchedule schedule; final double recent; final int freezeAt; float[] importance = new float[0]; boolean frozen;
         FrozenRouter(SparsitySchedule s, double r, int f) { schedule = s; recent = r; freezeAt = f; }
@@ -62,7 +84,7 @@ public class ConsistentRouting {
             double s = Math.min(0.95, schedule.perLayer()[layer] * L / (double) (L - freezeAt - 1));
             int keep = Math.max(1, n - (int) Math.round(s * n));
             if (keep >= n) return TokenRouter.all(n);
-            int rec = (int) Math.ceil(recent * keep);
+            int rec = Math.min((int) Math.ceil(recent * keep), keep - (positions[0] == 0 ? 1 : 0)); // the sink never displaces the newest
             float[] scores = new float[n];
             for (int i = 0; i < n; i++) {
                 float imp = positions[i] < importance.length ? importance[positions[i]] : 0f;
@@ -88,6 +110,7 @@ public class ConsistentRouting {
                         case "static" -> new StaticRouter(u);
                         case "importance" -> new ImportanceRouter(u);
                         case "hybrid" -> new HybridRouter(u, Double.parseDouble(p[1]));
+                        case "rerank" -> new RerankRouter(u, Double.parseDouble(p[1]));
                         case "frozen" -> new FrozenRouter(u, Double.parseDouble(p[1]), Integer.parseInt(p[2]));
                         default -> throw new IllegalArgumentException("unknown variant " + v);
                     };

@@ -98,6 +98,11 @@ class TrainRouterCommandTest {
         r = PruneCommandTest.run(concat(base, "--model", PruneCommandTest.MODEL, "--route", "sideways"));
         assertNotEquals(0, r[0]);
         assertTrue(r[2].toString().contains("expected one of [prompt, all]"), r[2].toString());
+        // the mixed-rank guide ranks each token once
+        r = PruneCommandTest.run("train-router", "--model", PruneCommandTest.MODEL, "--sparsity", "0.2", "--guide",
+                "mixed", "--out", out.toString());
+        assertNotEquals(0, r[0]);
+        assertTrue(r[2].toString().contains("add --per-token"), r[2].toString());
         // and without --recalibrate, --sparsity is still required
         r = PruneCommandTest.run("train-router", "--model", PruneCommandTest.MODEL, "--out", out.toString());
         assertNotEquals(0, r[0]);

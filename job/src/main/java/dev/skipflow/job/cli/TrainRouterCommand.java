@@ -102,10 +102,13 @@ public final class TrainRouterCommand implements Callable<Integer> {
                     + "less in decode keeps more agreement for the same share of all token-blocks.")
     Double decodeSparsity;
 
-    @Option(names = "--guide", defaultValue = "oracle", paramLabel = "oracle|oracle-nll|static",
+    @Option(names = "--guide", defaultValue = "oracle", paramLabel = "oracle|oracle-nll|static|mixed",
             description = "What the guide loss leads toward: the token-blocks whose skipping alone flips the fewest top-1 "
                     + "predictions on the calibration documents (oracle, the agreement routers are judged by), those that "
-                    + "add the least NLL (oracle-nll), or FTP's static router (default: ${DEFAULT-VALUE}).")
+                    + "add the least NLL (oracle-nll), FTP's static router, or (with --per-token) the mixed-rank router: "
+                    + "the sink, a recent share of each block's budget and the rest by block 0's importance, at the share "
+                    + "(0, 0.25, 0.5 or 0.75) that keeps the most agreement on the held-out documents (default: "
+                    + "${DEFAULT-VALUE}).")
     String guide;
 
     @Option(names = "--oracle-docs", defaultValue = "48",
@@ -164,7 +167,15 @@ public final class TrainRouterCommand implements Callable<Integer> {
                 case "oracle" -> RouterRecipe.Guide.ORACLE;
                 case "oracle-nll" -> RouterRecipe.Guide.ORACLE_NLL;
                 case "static" -> RouterRecipe.Guide.STATIC;
-                default -> throw new IllegalArgumentException("--guide must be oracle, oracle-nll or static, got " + guide);
+                case "mixed" -> {
+                    if (!perToken) {
+                        throw new picocli.CommandLine.ParameterException(cmd, "--guide mixed ranks each token once: "
+                                + "add --per-token");
+                    }
+                    yield RouterRecipe.Guide.MIXED;
+                }
+                default -> throw new picocli.CommandLine.ParameterException(cmd,
+                        "--guide must be oracle, oracle-nll, static or mixed, got " + guide);
             };
             RouterRecipe.Options o = new RouterRecipe.Options(sparsity, schedule, steps, docsPerStep, maxLen, docs,
                     searchDocs, searchMaxLen, population, generations, learningRate, sparsityWeight, scheduleJitter,

@@ -48,18 +48,25 @@ public final class RouterTrainer {
      */
     public record Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
             float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed,
-            boolean promptOnly, boolean perToken) {
+            boolean promptOnly, boolean perToken, double mixedGuide) {
         public Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
                 float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed) {
             this(schedule, steps, learningRate, sparsityWeight, distillationWeight, docsPerStep, scheduleJitter,
-                    guideFraction, seed, false, false);
+                    guideFraction, seed, false, false, Double.NaN);
+        }
+
+        public Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
+                float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed,
+                boolean promptOnly, boolean perToken) {
+            this(schedule, steps, learningRate, sparsityWeight, distillationWeight, docsPerStep, scheduleJitter,
+                    guideFraction, seed, promptOnly, perToken, Double.NaN);
         }
 
         public Options(SparsitySchedule schedule, int steps, float learningRate, float sparsityWeight,
                 float distillationWeight, int docsPerStep, double scheduleJitter, double guideFraction, long seed,
                 boolean promptOnly) {
             this(schedule, steps, learningRate, sparsityWeight, distillationWeight, docsPerStep, scheduleJitter,
-                    guideFraction, seed, promptOnly, false);
+                    guideFraction, seed, promptOnly, false, Double.NaN);
         }
 
         /** Where the prompt of a training document of {@code n} tokens ends: the serving protocol's split. */
@@ -113,7 +120,7 @@ public final class RouterTrainer {
                         try (NDManager docManager = model.newStepManager();
                                 KvCache cache = new KvCache(model, 1, doc.length)) {
                             Losses l = documentLosses(model, docManager, p, doc, o.promptLength(doc.length), schedule,
-                                    damage == null ? null : damage.get(pick), cache, o.perToken());
+                                    damage == null ? null : damage.get(pick), cache, o.perToken(), o.mixedGuide());
                             distillSum += l.distill.getFloat();
                             // a term with weight 0 stays out of the graph: 0 x a non-finite gradient would still be NaN
                             NDArray docLoss = l.sparsity.mul(o.sparsityWeight());
@@ -141,7 +148,9 @@ public final class RouterTrainer {
                             + "last distillation loss %.4f, %d non-finite steps dropped; guide (%s, over %.0f%% of steps), "
                             + "sparsity and distillation (weight %s) losses; hard top-k gates, straight-through sigmoid relaxation", o.steps(), o.docsPerStep(), docs.size(),
                     o.learningRate(), o.sparsityWeight(), o.scheduleJitter(), lastDistill, skippedSteps,
-                    damage == null ? "static router" : "skip oracle", o.guideFraction() * 100, o.distillationWeight())
+                    damage != null ? "skip oracle" : Double.isNaN(o.mixedGuide()) ? "static router"
+                            : String.format(java.util.Locale.ROOT, "mixed-rank router, recent share %.2f", o.mixedGuide()),
+                    o.guideFraction() * 100, o.distillationWeight())
                     + (o.perToken() ? "; per-token decisions (block 0 dense, tokens ranked from its attention)" : "");
             return new RouterArtifact(model.fingerprint(), modelDescription,
                     o.perToken() ? o.schedule().firstBlockDense() : o.schedule(), w1, b1, w2, b2, info, null, "all", null,
@@ -157,14 +166,14 @@ public final class RouterTrainer {
      * the whole document: every token routed, every prediction scored).
      */
     private static Losses documentLosses(LlamaModel model, NDManager manager, NDArray[] p, int[] doc, int prompt,
-            SparsitySchedule schedule, float[][] damage, KvCache cache, boolean perToken) {
+            SparsitySchedule schedule, float[][] damage, KvCache cache, boolean perToken, double mixedGuide) {
         int n = doc.length;
         NDArray denseLogProbs;
         try (KvCache denseCache = new KvCache(model, 1, n)) {
             denseLogProbs = Forward.run(model, denseCache, manager, true, rows(doc), Forward.Plan.DENSE).logits()
                     .logSoftmax(-1).stopGradient();
         }
-        GatedPass pass = new GatedPass(manager, p, schedule, damage, n, prompt, perToken);
+        GatedPass pass = new GatedPass(manager, p, schedule, damage, n, prompt, perToken, mixedGuide);
         NDArray logProbs = Forward.run(model, cache, manager, true, rows(doc), Forward.Plan.hooked(pass)).logits()
                 .logSoftmax(-1);
         int from = prompt == n ? 0 : prompt - 1;
@@ -197,6 +206,7 @@ public final class RouterTrainer {
         private final int n;
         private final int prompt; // rows [0, prompt) are routed; the rest run every block
         private final boolean perToken; // importance from block 0 only, as LearnedRouter serves per-token artifacts
+        private final double mixedGuide; // recent share of MixedRankRouter as the guide; NaN = the static router
         private final int[] positions;
         private final int[] promptPositions;
         private float[] importance;
@@ -206,9 +216,10 @@ public final class RouterTrainer {
         NDArray sparsityLoss;
 
         GatedPass(NDManager manager, NDArray[] p, SparsitySchedule schedule, float[][] damage, int n, int prompt,
-                boolean perToken) {
+                boolean perToken, double mixedGuide) {
             this.manager = manager;
             this.perToken = perToken;
+            this.mixedGuide = mixedGuide;
             this.p = p;
             this.schedule = schedule;
             this.damage = damage;
@@ -265,8 +276,11 @@ public final class RouterTrainer {
             NDArray ownKeep = own.gt(0.5f).toType(DataType.FLOAT32, false).add(own.sub(own.stopGradient()));
             sparsityLoss = sparsityLoss.add(ownKeep.mean().neg().add(1f).neg().add((float) target).maximum(0f));
             float[] labels = new float[m];
-            int[] guideKeeps = damage == null ? guide.keepPrefill(l, promptPositions)
-                    : TokenRouter.topK(java.util.Arrays.copyOf(damage[l], m), keep, -1); // keep where skipping costs most
+            int[] guideKeeps = damage != null
+                    ? TokenRouter.topK(java.util.Arrays.copyOf(damage[l], m), keep, -1) // keep where skipping costs most
+                    : Double.isNaN(mixedGuide) ? guide.keepPrefill(l, promptPositions)
+                    : importance == null || keep >= m ? TokenRouter.all(m)
+                    : MixedRankRouter.keepRows(promptPositions, importance, keep, mixedGuide);
             for (int r : guideKeeps) {
                 labels[r] = 1f;
             }

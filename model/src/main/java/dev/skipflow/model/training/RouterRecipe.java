@@ -3,8 +3,10 @@ package dev.skipflow.model.training;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.eval.PerplexityEvaluator;
 import dev.skipflow.model.eval.SkipOracle;
+import dev.skipflow.model.eval.ServingEvaluator;
 import dev.skipflow.model.routing.DecodeCalibration;
 import dev.skipflow.model.routing.LearnedRouter;
+import dev.skipflow.model.routing.MixedRankRouter;
 import dev.skipflow.model.routing.RouterArtifact;
 import dev.skipflow.model.routing.RouterTrainer;
 import dev.skipflow.model.routing.ScheduleSearch;
@@ -37,7 +39,14 @@ public final class RouterRecipe {
      * agreement the router is judged by), those that add the least NLL (ORACLE_NLL, perplexity), or FTP's static
      * router.
      */
-    public enum Guide { ORACLE, ORACLE_NLL, STATIC }
+    /**
+     * What the guide loss leads toward: the skip oracle by agreement or by NLL, FTP's static router, or (with per-token
+     * decisions) {@link MixedRankRouter} at the recent share that keeps the most agreement on held-out calibration text.
+     */
+    public enum Guide { ORACLE, ORACLE_NLL, STATIC, MIXED }
+
+    /** The recent shares {@link Guide#MIXED} chooses among. */
+    static final double[] MIXED_SHARES = {0, 0.25, 0.5, 0.75};
 
     /**
      * The recipe's settings; {@link #defaults(double)} are {@code train-router}'s defaults.
@@ -156,6 +165,10 @@ public final class RouterRecipe {
         if (calibration.size() < 2) {
             throw new IllegalArgumentException("calibration text has fewer than 2 documents");
         }
+        if (o.guide() == Guide.MIXED && !o.perToken()) {
+            throw new IllegalArgumentException("the mixed-rank guide ranks each token once: it needs per-token "
+                    + "decisions (--per-token)");
+        }
         int held = Math.min(o.searchDocs(), calibration.size() / 2);
         List<int[]> scoring = heldOut(calibration, o.searchDocs(), o.searchMaxLen());
         List<int[]> training = calibration.subList(0, calibration.size() - held).stream()
@@ -181,8 +194,12 @@ public final class RouterRecipe {
             log.accept(String.format(Locale.ROOT, "schedule searched with the static router: %s, calibration perplexity "
                     + "%.3f (uniform %.3f)", searched, r.cost(), r.startCost()));
         }
+        double mixed = Double.NaN;
+        if (o.guide() == Guide.MIXED) {
+            mixed = mixedShare(model, searched, scoring, phases, log);
+        }
         List<float[][]> damage = null;
-        if (o.guide() != Guide.STATIC) {
+        if (o.guide() == Guide.ORACLE || o.guide() == Guide.ORACLE_NLL) {
             training = training.subList(0, Math.min(o.oracleDocs(), training.size()));
             damage = new ArrayList<>();
             try (Phase phase = phases.open("skip oracle", training.size())) {
@@ -198,7 +215,7 @@ public final class RouterRecipe {
             trained = RouterTrainer.train(model, modelDescription, training, damage,
                     new RouterTrainer.Options(searched, o.steps(), o.learningRate(), o.sparsityWeight(),
                             o.distillationWeight(), o.docsPerStep(), o.scheduleJitter(), o.guideFraction(), o.seed(),
-                            o.promptOnly(), o.perToken()),
+                            o.promptOnly(), o.perToken(), mixed),
                     phase);
         }
         log.accept("trained: " + trained.training());
@@ -266,6 +283,36 @@ public final class RouterRecipe {
         log.accept("decode thresholds per block: " + Arrays.toString(t));
         return a.withDecodeThresholds(t, "decode thresholds " + how + " on " + scoring.size() + " held-out documents"
                 + " (one cut per block and position bucket)");
+    }
+
+    /**
+     * The {@link MixedRankRouter} recent share that keeps the most top-1 agreement on the held-out documents under the
+     * serving protocol with prompt routing, as the router will be judged.
+     */
+    private static double mixedShare(LlamaModel model, SparsitySchedule schedule, List<int[]> scoring, Phases phases,
+            Consumer<String> log) {
+        List<PerplexityEvaluator.Variant> variants = new ArrayList<>();
+        for (double r : MIXED_SHARES) {
+            variants.add(new PerplexityEvaluator.Variant("recent " + r, new MixedRankRouter(schedule, r), null));
+        }
+        ServingEvaluator.Side side;
+        try (Phase phase = phases.open("guide (mixed rank)", scoring.size())) {
+            side = new ServingEvaluator(model, false).compare(scoring, variants, phase);
+        }
+        double best = MIXED_SHARES[0];
+        double bestAgreement = -1;
+        StringBuilder seen = new StringBuilder();
+        for (int i = 0; i < MIXED_SHARES.length; i++) {
+            double a = side.variants().get(i).agreement();
+            seen.append(String.format(Locale.ROOT, "%s%.2f: %.2f%%", i == 0 ? "" : ", ", MIXED_SHARES[i], 100 * a));
+            if (a > bestAgreement) {
+                bestAgreement = a;
+                best = MIXED_SHARES[i];
+            }
+        }
+        log.accept(String.format(Locale.ROOT, "mixed-rank guide: recent share %.2f (held-out agreement by share: %s)",
+                best, seen));
+        return best;
     }
 
     /** The uniform schedule first, then one concentrated on each block, so the search starts spread out. */

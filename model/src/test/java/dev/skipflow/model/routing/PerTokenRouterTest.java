@@ -82,6 +82,57 @@ class PerTokenRouterTest {
         assertEquals(SparsitySchedule.uniform(0.2, 5).firstBlockDense().keep(2, doc.length), overridden.get(2).length);
     }
 
+    @Test
+    void theMixedRankRuleKeepsTheSinkTheRecentShareAndTheMostAttended() {
+        float[] importance = new float[10];
+        importance[2] = 0.5f;
+        importance[5] = 0.9f;
+        importance[7] = 0.1f;
+        // keep 5 with a recent share of 0.4: the sink, the 2 most recent, then by importance: 5, then 2
+        assertArrayEquals(new int[] {0, 2, 5, 8, 9}, MixedRankRouter.keepRows(TokenRouter.all(10), importance, 5, 0.4));
+        // share 1: the static router's choice
+        assertArrayEquals(new int[] {0, 6, 7, 8, 9}, MixedRankRouter.keepRows(TokenRouter.all(10), importance, 5, 1));
+        assertThrows(IllegalArgumentException.class, () -> new MixedRankRouter(SparsitySchedule.uniform(0.2, 5), 1.5));
+    }
+
+    @Test
+    void theMixedGuideTrainsAPerTokenRouterAndNeedsPerTokenDecisions() {
+        LlamaModel model = TestModels.model();
+        List<int[]> docs = Documents.read(TestModels.shared().resolve("data/tinystories-train-sample.txt"),
+                TestModels.tokenizer(), 48, 8);
+        RouterArtifact a = RouterTrainer.train(model, "stories260K", docs, null,
+                new RouterTrainer.Options(SparsitySchedule.uniform(0.3, 5), 6, 0.01f, 1f, 1f, 2, 0, 1, 5L, true, true, 0.5),
+                i -> { });
+        assertTrue(a.training().contains("mixed-rank router, recent share 0.50"), a.training());
+        assertTrue(Double.isFinite(a.b2()));
+        var o = dev.skipflow.model.training.RouterRecipe.Options.defaults(0.3).withPromptOnly(true);
+        var mixed = new dev.skipflow.model.training.RouterRecipe.Options(0.3, null, 4, 2, 32, 6, 4, 48, 4, 0, 0.01f, 1f,
+                0, 1, dev.skipflow.model.training.RouterRecipe.Guide.MIXED, 4, 1f, 5L);
+        var e = assertThrows(IllegalArgumentException.class, () -> dev.skipflow.model.training.RouterRecipe.run(model,
+                "stories260K", docs, mixed, (name, total) -> new dev.skipflow.model.training.RouterRecipe.Phase() {
+                    @Override
+                    public void accept(int done) {}
+
+                    @Override
+                    public void close() {}
+                }, line -> { }));
+        assertTrue(e.getMessage().contains("per-token"), e.getMessage());
+        // with per-token decisions the recipe picks a share on the held-out documents and trains toward it
+        List<String> log = new ArrayList<>();
+        RouterArtifact picked = dev.skipflow.model.training.RouterRecipe.run(model, "stories260K", docs,
+                mixed.withPerToken(true).withPromptOnly(true), (name, total) -> new dev.skipflow.model.training.RouterRecipe.Phase() {
+                    @Override
+                    public void accept(int done) {}
+
+                    @Override
+                    public void close() {}
+                }, log::add);
+        assertTrue(picked.perToken());
+        assertTrue(log.stream().anyMatch(l -> l.startsWith("mixed-rank guide: recent share")), log.toString());
+        assertTrue(picked.training().contains("mixed-rank router"), picked.training());
+        assertEquals(o.sparsity(), picked.schedule().mean(), 1e-9);
+    }
+
     /** The rows each block kept in one routed prefill of {@code doc}. */
     private static List<int[]> keptPerBlock(LlamaModel model, LearnedRouter router, int[] doc) {
         List<int[]> kept = new ArrayList<>();
