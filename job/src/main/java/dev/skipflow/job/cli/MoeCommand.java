@@ -50,14 +50,15 @@ public final class MoeCommand implements Callable<Integer> {
     @Option(names = "--force", description = "Replace --out if it is an existing checkpoint folder.")
     boolean force;
 
-    @Option(names = "--steps", defaultValue = "300", description = "Training steps (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--steps", defaultValue = "1000", description = "Training steps (default: ${DEFAULT-VALUE}).")
     int steps;
 
     @Option(names = "--calibration", paramLabel = "FILE",
             description = "Calibration text, one document per line (default: ../shared/data/tinystories-train-sample.txt).")
     Path calibration;
 
-    @Option(names = "--samples", defaultValue = "64", description = "Calibration documents to train on (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--samples", defaultValue = "256", description = "Calibration documents to train on, and to "
+            + "score the static baseline's importance on (default: ${DEFAULT-VALUE}).")
     int samples;
 
     @Option(names = "--sample-length", defaultValue = "64", description = "Tokens per calibration document (default: ${DEFAULT-VALUE}).")
@@ -66,7 +67,7 @@ public final class MoeCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "4", description = "Documents per training step (default: ${DEFAULT-VALUE}).")
     int batch;
 
-    @Option(names = "--lr", defaultValue = "1e-2", description = "AdamW learning rate (default: ${DEFAULT-VALUE}; the paper's 1e-3 is for 100k steps, this for a few hundred).")
+    @Option(names = "--lr", defaultValue = "1e-2", description = "AdamW learning rate (default: ${DEFAULT-VALUE}; the paper's 1e-3 is for 100k steps, this for a thousand).")
     float lr;
 
     @Option(names = "--seed", defaultValue = "42", description = "Seed for samples, initialisation and Gumbel noise (default: ${DEFAULT-VALUE}).")
