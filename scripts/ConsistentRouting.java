@@ -21,37 +21,17 @@ import java.util.*;
  *   e.g. ... 0.2,0.4 static,importance,hybrid:0.75,frozen:0.75:0
  */
 public class ConsistentRouting {
-    static final class HybridRouter implements TokenRouter {
-        final SparsitySchedule schedule; final double recent; float[] importance = new float[0];
-        HybridRouter(SparsitySchedule s, double r) { schedule = s; recent = r; }
-        @Override public void attended(int layer, Candidates ran, AttentionStats attention) {
-            if (!ran.prefill()) return;
-            float[] fresh = RouterFeatures.importance(attention.receivedByKey(), ran.positions(), attention.heads());
-            if (importance.length < fresh.length) importance = Arrays.copyOf(importance, fresh.length);
-            for (int t = 0; t < fresh.length; t++) if (fresh[t] > 0) importance[t] = fresh[t];
-        }
-        @Override public void begin(boolean prefill, int rows) { if (prefill) importance = new float[0]; }
-        @Override public int[] keepPrefill(int layer, int[] positions) {
-            int n = positions.length; int keep = schedule.keep(layer, n);
-            if (keep >= n) return TokenRouter.all(n);
-            int rec = Math.min(importance.length == 0 ? keep : (int) Math.ceil(recent * keep), keep - (positions[0] == 0 ? 1 : 0)); // the sink never displaces the newest
-            float[] scores = new float[n];
-            for (int i = 0; i < n; i++) {
-                boolean isRecent = i >= n - rec;
-                float imp = positions[i] < importance.length ? importance[positions[i]] : 0f;
-                scores[i] = isRecent ? 1e30f : imp + 1e-9f * i; // recency breaks ties
-            }
-            return TokenRouter.topK(scores, keep, positions[0] == 0 ? 0 : -1);
-        }
-        @Override public String describe() { return "hybrid r=" + recent + " " + schedule; }
-    }
-
-    /** rerank:R: block 0 runs every token; each later block keeps the sink, the most recent share R of its budget and
-     *  the rest by the importance the block before it measured (re-ranked per block; skipped tokens keep their last
-     *  value); shares scaled as frozen's. */
+    /**
+     * rerank:R (denseFirst): block 0 runs every token; each later block keeps the sink, the most recent share R of its
+     * budget and the rest by the importance the block before it measured (re-ranked per block; skipped tokens keep
+     * their last value); shares scaled as frozen's. hybrid:R (not denseFirst): the same from block 0 on, where no
+     * importance is known yet, so block 0 keeps static's choice.
+     */
     static final class RerankRouter implements TokenRouter {
-        final SparsitySchedule schedule; final double recent; float[] importance = new float[0];
-        RerankRouter(SparsitySchedule s, double r) { schedule = s.firstBlockDense(); recent = r; }
+        final SparsitySchedule schedule; final double recent; final boolean denseFirst; float[] importance = new float[0];
+        RerankRouter(SparsitySchedule s, double r, boolean denseFirst) {
+            schedule = denseFirst ? s.firstBlockDense() : s; recent = r; this.denseFirst = denseFirst;
+        }
         @Override public void attended(int layer, Candidates ran, AttentionStats attention) {
             if (!ran.prefill()) return;
             float[] fresh = RouterFeatures.importance(attention.receivedByKey(), ran.positions(), attention.heads());
@@ -61,10 +41,11 @@ public class ConsistentRouting {
         @Override public void begin(boolean prefill, int rows) { if (prefill) importance = new float[0]; }
         @Override public int[] keepPrefill(int layer, int[] positions) {
             int n = positions.length; int keep = schedule.keep(layer, n);
-            if (keep >= n || importance.length == 0) return TokenRouter.all(n);
-            return MixedRankRouter.keepRows(positions, importance, keep, recent);
+            if (keep >= n || (denseFirst && importance.length == 0)) return TokenRouter.all(n);
+            boolean measured = importance.length > 0;
+            return MixedRankRouter.keepRows(positions, measured ? importance : null, keep, measured ? recent : 1);
         }
-        @Override public String describe() { return "rerank r=" + recent + " " + schedule; }
+        @Override public String describe() { return (denseFirst ? "rerank" : "hybrid") + " r=" + recent + " " + schedule; }
     }
     static final class FrozenRouter implements TokenRouter {
         final SparsitySchedule schedule; final double recent; final int freezeAt; float[] importance = new float[0]; boolean frozen;
@@ -84,13 +65,7 @@ public class ConsistentRouting {
             double s = Math.min(0.95, schedule.perLayer()[layer] * L / (double) (L - freezeAt - 1));
             int keep = Math.max(1, n - (int) Math.round(s * n));
             if (keep >= n) return TokenRouter.all(n);
-            int rec = Math.min((int) Math.ceil(recent * keep), keep - (positions[0] == 0 ? 1 : 0)); // the sink never displaces the newest
-            float[] scores = new float[n];
-            for (int i = 0; i < n; i++) {
-                float imp = positions[i] < importance.length ? importance[positions[i]] : 0f;
-                scores[i] = i >= n - rec ? 1e30f : imp + 1e-9f * i;
-            }
-            return TokenRouter.topK(scores, keep, positions[0] == 0 ? 0 : -1);
+            return MixedRankRouter.keepRows(positions, importance, keep, recent);
         }
         @Override public String describe() { return "frozen r=" + recent + " f=" + freezeAt + " " + schedule; }
     }
@@ -109,8 +84,8 @@ public class ConsistentRouting {
                     TokenRouter r = switch (p[0]) {
                         case "static" -> new StaticRouter(u);
                         case "importance" -> new ImportanceRouter(u);
-                        case "hybrid" -> new HybridRouter(u, Double.parseDouble(p[1]));
-                        case "rerank" -> new RerankRouter(u, Double.parseDouble(p[1]));
+                        case "hybrid" -> new RerankRouter(u, Double.parseDouble(p[1]), false);
+                        case "rerank" -> new RerankRouter(u, Double.parseDouble(p[1]), true);
                         case "frozen" -> new FrozenRouter(u, Double.parseDouble(p[1]), Integer.parseInt(p[2]));
                         default -> throw new IllegalArgumentException("unknown variant " + v);
                     };
