@@ -17,6 +17,9 @@ import java.util.*;
  * scaled up to keep the mean) and rerank:R (block 0 runs every token, then the same mix re-ranked in every block by
  * the importance the block before measured). hybrid routes block 0 like static (no importance yet), so the tokens
  * it skips there are never measured and it keeps static's choice.
+ * sinks:K is the static rule with the first K tokens kept (static = sinks:1).
+ * A variant ending in {@code +kv} is the same router with the tokens it skips still writing each block's key and
+ * value ({@code TokenRouter.propagatingKeys()}).
  * Usage: java -cp CP scripts/ConsistentRouting.java MODEL TOKENIZER TEXT DOCS SPARSITIES VARIANTS
  *   e.g. ... 0.2,0.4 static,importance,hybrid:0.75,frozen:0.75:0
  */
@@ -69,6 +72,19 @@ public class ConsistentRouting {
         }
         @Override public String describe() { return "frozen r=" + recent + " f=" + freezeAt + " " + schedule; }
     }
+    /** sinks:K — FTP's static rule with the first K tokens kept as sinks (StreamingLLM keeps 4), then the most recent. */
+    record SinksRouter(SparsitySchedule schedule, int sinks) implements TokenRouter {
+        @Override public int[] keepPrefill(int layer, int[] positions) {
+            int n = positions.length; int keep = schedule.keep(layer, n);
+            if (keep >= n) return TokenRouter.all(n);
+            int first = positions[0] == 0 ? Math.min(sinks, keep - 1) : 0;
+            int[] rows = new int[keep];
+            for (int i = 0; i < first; i++) rows[i] = i;
+            for (int i = first, r = n - (keep - first); i < keep; i++, r++) rows[i] = r;
+            return rows;
+        }
+        @Override public String describe() { return "sinks " + sinks + " " + schedule; }
+    }
     public static void main(String[] a) throws Exception {
         var w = ModelLoader.load(Path.of(a[0]));
         var tok = Tokenizers.load(Path.of(a[1]), w.spec().vocabSize());
@@ -80,16 +96,18 @@ public class ConsistentRouting {
                 SparsitySchedule u = SparsitySchedule.uniform(s, L);
                 List<PerplexityEvaluator.Variant> vs = new ArrayList<>();
                 for (String v : a[5].split(",")) {
-                    String[] p = v.split(":");
+                    boolean kv = v.endsWith("+kv");
+                    String[] p = (kv ? v.substring(0, v.length() - 3) : v).split(":");
                     TokenRouter r = switch (p[0]) {
                         case "static" -> new StaticRouter(u);
+                        case "sinks" -> new SinksRouter(u, Integer.parseInt(p[1]));
                         case "importance" -> new ImportanceRouter(u);
                         case "hybrid" -> new RerankRouter(u, Double.parseDouble(p[1]), false);
                         case "rerank" -> new RerankRouter(u, Double.parseDouble(p[1]), true);
                         case "frozen" -> new FrozenRouter(u, Double.parseDouble(p[1]), Integer.parseInt(p[2]));
                         default -> throw new IllegalArgumentException("unknown variant " + v);
                     };
-                    vs.add(new PerplexityEvaluator.Variant(v, r, null));
+                    vs.add(new PerplexityEvaluator.Variant(v, kv ? r.propagatingKeys() : r, null));
                 }
                 var side = new ServingEvaluator(model, false).compare(docs, vs, i -> {});
                 for (var v : side.variants())

@@ -39,6 +39,15 @@ public interface BlockRouter {
         return decisionFlops(layer);
     }
 
+    /**
+     * Whether a row this router skips in a block still writes the block's key and value, projected from the hidden
+     * state it carries (CALM's propagation, as for exited rows), so later rows attend to every earlier token in every
+     * block; false (FTP): a skipped row writes nothing there. Costs the k|v projection per skipped token-block.
+     */
+    default boolean propagatesKeys() {
+        return false;
+    }
+
     /** Short description for reports. */
     String describe();
 }

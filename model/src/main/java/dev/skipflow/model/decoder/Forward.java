@@ -21,7 +21,9 @@ import java.util.List;
  *   <li>rows that exited before this block get keys and values here projected from their exit hidden state
  *       (CALM's propagation), so later tokens still attend to them; or none, when the policy masks them;</li>
  *   <li>the block runs on the active rows the router keeps (gathered, then scattered back); a routed skip is not
- *       an exit: the row stays active, keeps its hidden state and writes no key/value in that block;</li>
+ *       an exit: the row stays active, keeps its hidden state and writes no key/value in that block (or, when the
+ *       router {@linkplain BlockRouter#propagatesKeys() propagates keys}, one projected from that state, written
+ *       before the block runs so the others attend to it);</li>
  *   <li>after a probed block, the final norm and LM head run on the active rows that may exit; a row whose
  *       probe the policy accepts stops there, and that probe's logits are its output.</li>
  * </ol>
@@ -233,6 +235,16 @@ public final class Forward {
             int[] active = indices(exited, false);
             boolean[] ran = keep(router, l, active, rows, prefill, n);
             int[] run = indices(ran, true);
+            // skipped rows' keys first, so the rows that run the block attend to them (causally)
+            boolean[] propagated = router != null && router.propagatesKeys() ? skipped(active, ran, n) : null;
+            if (propagated != null) {
+                int[] p = indices(propagated, true);
+                if (p.length > 0) {
+                    block.writeKeysValues(x.get(at(manager, p)), batch.select(p), cache);
+                } else {
+                    propagated = null;
+                }
+            }
             // saturation compares a block's input with its output; a partial run updates x in place, so copy it
             NDArray before = exit != null && exit.probes(l) && exit.wantsSaturation()
                     ? (run.length == n ? x : x.duplicate()) : null;
@@ -283,8 +295,8 @@ public final class Forward {
                     }
                     continue;
                 }
-                chargeBlock(flops, rows.get(i), l, positions[i], ran[i], mlpFlops[i], keysByExit,
-                        rows.get(i).routable() ? decision : 0);
+                chargeBlock(flops, rows.get(i), l, positions[i], ran[i], propagated != null && propagated[i],
+                        mlpFlops[i], keysByExit, rows.get(i).routable() ? decision : 0);
                 if (experts > 0 && ran[i] && mlpExperts[i] >= 0 && rows.get(i).account() != null) {
                     rows.get(i).account().expert(l, mlpExperts[i], layers, experts);
                 }
@@ -510,9 +522,10 @@ public final class Forward {
      * and writes nothing. Savings split: the compressed block (its measured MLP, experts included) against the
      * original is compression; a skipped block and keys others did not write are routing (exit, when
      * {@code keysByExit}: no router here and exited rows that write no keys), less the router's own decision.
+     * A skipped row whose key and value were {@code propagated} is charged their projection and counts as written.
      */
-    private static void chargeBlock(FlopCounter flops, Row r, int layer, int position, boolean ran, long mlp,
-            boolean keysByExit, long decision) {
+    private static void chargeBlock(FlopCounter flops, Row r, int layer, int position, boolean ran, boolean propagated,
+            long mlp, boolean keysByExit, long decision) {
         if (r.account() != null) {
             long dense = flops.denseBlock(layer, position);
             FlopCounter.BlockCost c = flops.cost(layer);
@@ -523,10 +536,11 @@ public final class Forward {
                 r.account().charge(dense, dense - full, keysByExit ? -decision : keys - decision, keysByExit ? keys : 0, 0, 1);
             } else {
                 long compressed = c.attending(position + 1);
-                r.account().charge(dense, dense - compressed, compressed - decision, 0, 1, 1);
+                long kv = propagated ? c.kvProjection() : 0;
+                r.account().charge(dense, dense - compressed, compressed - kv - decision, 0, 1, 1);
             }
         }
-        if (ran && r.written() != null) {
+        if ((ran || propagated) && r.written() != null) {
             r.written()[layer]++;
         }
     }
@@ -536,6 +550,15 @@ public final class Forward {
         if (r.account() != null) {
             r.account().charge(0, 0, 0, -cost, 0, 0);
         }
+    }
+
+    /** Active rows the router did not keep. */
+    private static boolean[] skipped(int[] active, boolean[] ran, int n) {
+        boolean[] out = new boolean[n];
+        for (int i : active) {
+            out[i] = !ran[i];
+        }
+        return out;
     }
 
     private static int[] probeRows(int[] active, List<Row> rows) {

@@ -4,7 +4,8 @@ import dev.skipflow.model.decoder.BlockRouter;
 
 /**
  * Decides, block by block, which tokens run the block; the others pass through on the residual path and
- * write no key/value there (later tokens do not attend to them in that block). A prefill ranks one
+ * write no key/value there (later tokens do not attend to them in that block), unless the router propagates them
+ * ({@link #propagatingKeys()}). A prefill ranks one
  * sequence's tokens against each other; a decode step decides for each sequence's new token alone.
  */
 public interface TokenRouter extends BlockRouter {
@@ -44,6 +45,14 @@ public interface TokenRouter extends BlockRouter {
      */
     default boolean[] keepDecode(int layer, int[] positions, int[] rows) {
         return keepDecode(layer, positions);
+    }
+
+    /**
+     * The same decisions, but the tokens skipped in a block still write its key and value from the hidden state they
+     * carry ({@link #propagatesKeys()}), at the cost of that projection.
+     */
+    default TokenRouter propagatingKeys() {
+        return propagatesKeys() ? this : new KeyPropagatingRouter(this);
     }
 
     /** The {@code keep} rows with the highest scores, as increasing indices; {@code forced} (or -1) is always kept. */
