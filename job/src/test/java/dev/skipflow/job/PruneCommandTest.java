@@ -48,8 +48,10 @@ class PruneCommandTest {
         Path out = Path.of("target", "prune-test-" + System.nanoTime());
         Object[] r = run("prune", "--model", MODEL, "--device", "cpu", "--ratio", "0.2", "--out", out.toString(),
                 "--calibration", CALIBRATION, "--samples", "3", "--recover-steps", "2", "--recover-batch", "1",
-                "--recover-max-len", "32");
+                "--recover-max-len", "32", "--recover-objective", "mixed", "--distill-weight", "0.25");
         assertEquals(0, r[0], r[2].toString());
+        String manifest = Files.readString(out.resolve("skipflow.json"));
+        assertTrue(manifest.contains("\"objective\" : \"mixed\"") && manifest.contains("\"distillWeight\" : 0.25"), manifest);
         String summary = r[1].toString();
         assertTrue(summary.contains("260,032 -> 234,688"), summary);
         assertTrue(summary.contains("6/8       3/4        144/172"), summary);
@@ -80,8 +82,11 @@ class PruneCommandTest {
         Path out = Path.of("target", "prune-bad-" + System.nanoTime());
         String[][] cases = {
             {"--ratio", "1.2"}, {"--ratio", "0.9"}, {"--ratio", "0.2", "--blocks", "2-7"}, {"--ratio", "0.2", "--importance", "taylor"},
+            {"--ratio", "0.2", "--recover-objective", "kl"},
+            {"--ratio", "0.2", "--recover-objective", "mixed", "--distill-weight", "1"},
         };
-        String[] reasons = {"--ratio must be in (0, 1)", "no attention head", "outside the model's blocks 0-4", "--importance must be"};
+        String[] reasons = {"--ratio must be in (0, 1)", "no attention head", "outside the model's blocks 0-4", "--importance must be",
+            "--recover-objective must be next-token, distill or mixed", "--distill-weight must be in (0, 1)"};
         for (int i = 0; i < cases.length; i++) {
             String[] args = new String[cases[i].length + 6];
             System.arraycopy(new String[] {"prune", "--model", MODEL, "--device", "cpu", "--out=" + out}, 0, args, 0, 6);

@@ -96,10 +96,16 @@ public final class PruneCommand implements Callable<Integer> {
             description = "Tokens per recovery document (default: ${DEFAULT-VALUE}).")
     int recoverMaxLen;
 
-    @Option(names = "--recover-objective", defaultValue = "next-token", paramLabel = "next-token|distill",
-            description = "What LoRA recovery learns: the calibration text's next tokens (LLM-Pruner) or the unpruned "
-                    + "model's next-token distributions, KL(original || pruned) (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--recover-objective", defaultValue = "next-token", paramLabel = "next-token|distill|mixed",
+            description = "What LoRA recovery learns: the calibration text's next tokens (LLM-Pruner), the unpruned "
+                    + "model's next-token distributions, KL(original || pruned), or both, weighted by "
+                    + "--distill-weight (default: ${DEFAULT-VALUE}).")
     String recoverObjective;
+
+    @Option(names = "--distill-weight", defaultValue = "0.5",
+            description = "With --recover-objective mixed: the KL's weight, the next-token loss taking the rest "
+                    + "(default: ${DEFAULT-VALUE}).")
+    double distillWeight;
 
     @Option(names = "--lora-rank", defaultValue = "8", description = "LoRA rank (default: ${DEFAULT-VALUE}).")
     int loraRank;
@@ -153,11 +159,17 @@ public final class PruneCommand implements Callable<Integer> {
         return 0;
     }
 
-    private boolean distill() {
+    private double distill() {
         return switch (recoverObjective) {
-            case "next-token" -> false;
-            case "distill" -> true;
-            default -> throw new IllegalArgumentException("--recover-objective must be next-token or distill, got "
+            case "next-token" -> 0;
+            case "distill" -> 1;
+            case "mixed" -> {
+                if (!(distillWeight > 0 && distillWeight < 1)) {
+                    throw new IllegalArgumentException("--distill-weight must be in (0, 1), got " + distillWeight);
+                }
+                yield distillWeight;
+            }
+            default -> throw new IllegalArgumentException("--recover-objective must be next-token, distill or mixed, got "
                     + recoverObjective);
         };
     }

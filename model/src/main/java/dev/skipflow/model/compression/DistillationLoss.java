@@ -5,6 +5,8 @@ import ai.djl.ndarray.NDManager;
 import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
+import ai.djl.ndarray.index.NDIndex;
+import dev.skipflow.model.nn.Tensors;
 import java.util.List;
 
 /**
@@ -31,8 +33,25 @@ public final class DistillationLoss {
      * @param cache a fresh cache for the student, open until the backward pass is done
      */
     public static NDArray of(LlamaModel student, KvCache cache, NDManager manager, int[] doc, NDArray teacherLogProbs) {
-        List<Forward.Row> rows = Forward.prompt(0, 0, doc, null, null, false, doc.length, 0);
+        return of(student, cache, manager, doc, teacherLogProbs, 1);
+    }
+
+    /**
+     * {@code weight * KL + (1 - weight) * next-token loss} of one forward pass (the KL as above; the next-token loss
+     * as {@link NextTokenLoss}'s, over the document's predicted positions).
+     */
+    public static NDArray of(LlamaModel student, KvCache cache, NDManager manager, int[] doc, NDArray teacherLogProbs,
+            double weight) {
+        int n = doc.length;
+        List<Forward.Row> rows = Forward.prompt(0, 0, doc, null, null, false, n, 0);
         NDArray logP = Forward.run(student, cache, manager, true, rows, Forward.Plan.DENSE).logits().logSoftmax(-1);
-        return teacherLogProbs.exp().mul(teacherLogProbs.sub(logP)).sum().div(doc.length);
+        NDArray kl = teacherLogProbs.exp().mul(teacherLogProbs.sub(logP)).sum().div(n);
+        if (weight >= 1) {
+            return kl;
+        }
+        int[] next = java.util.Arrays.copyOfRange(doc, 1, n);
+        NDArray targets = manager.create(Tensors.toLongs(next)).oneHot(student.spec().vocabSize());
+        NDArray nextToken = logP.get(new NDIndex().addSliceDim(0, n - 1)).mul(targets).sum().neg().div(n - 1);
+        return kl.mul((float) weight).add(nextToken.mul((float) (1 - weight)));
     }
 }

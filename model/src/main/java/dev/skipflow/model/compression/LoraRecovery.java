@@ -86,6 +86,19 @@ public final class LoraRecovery {
      */
     public static Result recover(ModelWeights w, List<int[]> docs, Options o, Device device, IntConsumer progress,
             ModelWeights teacher) {
+        return recover(w, docs, o, device, progress, teacher, teacher == null ? 0 : 1);
+    }
+
+    /**
+     * As above, with {@code distillWeight} on the distillation loss and the rest on the next-token loss (Hinton et
+     * al.'s mix; 1 = distillation alone); a weight above 0 needs the {@code teacher}.
+     */
+    public static Result recover(ModelWeights w, List<int[]> docs, Options o, Device device, IntConsumer progress,
+            ModelWeights teacher, double distillWeight) {
+        if (!(distillWeight >= 0 && distillWeight <= 1) || (distillWeight > 0) != (teacher != null)) {
+            throw new IllegalArgumentException("a distillation weight in (0, 1] needs the teacher, 0 none; got "
+                    + distillWeight + (teacher == null ? " without" : " with") + " a teacher");
+        }
         if (docs.stream().noneMatch(d -> d.length >= 2)) {
             throw new IllegalArgumentException("LoRA recovery needs calibration documents of at least 2 tokens");
         }
@@ -126,7 +139,7 @@ public final class LoraRecovery {
                             KvCache cache = new KvCache(model, 1, doc.length);
                             caches.add(cache);
                             total = total.add(dense == null ? NextTokenLoss.of(model, cache, m, doc)
-                                    : DistillationLoss.of(model, cache, m, doc, targets[d]));
+                                    : DistillationLoss.of(model, cache, m, doc, targets[d], distillWeight));
                         }
                         total = total.div(o.docsPerStep());
                         loss = total.getFloat();

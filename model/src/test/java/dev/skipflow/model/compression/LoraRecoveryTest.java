@@ -86,6 +86,31 @@ class LoraRecoveryTest {
         assertTrue(r.lastLoss() < r.firstLoss(), r.firstLoss() + " -> " + r.lastLoss());
     }
 
+    /** The mixed objective is the two losses of the same forward pass, weighted; a weight with no teacher is refused. */
+    @Test
+    void theMixedObjectiveWeighsTheKlAgainstTheNextTokenLoss() {
+        ModelWeights dense = PruneTest.dense();
+        ModelWeights pruned = PruneTest.prune(dense, PruneTest.options(0.3, Importance.L2)).weights();
+        int[] doc = PruneTest.calibration().get(0);
+        try (LlamaModel t = new LlamaModel(dense, Device.cpu()); LlamaModel s = new LlamaModel(pruned, Device.cpu());
+                ai.djl.ndarray.NDManager m = s.newStepManager()) {
+            ai.djl.ndarray.NDArray teacher = DistillationLoss.teacher(t, m, doc);
+            double[] loss = new double[4];
+            double[] weights = {1, 0, 0.3, -1};
+            for (int i = 0; i < 4; i++) {
+                try (dev.skipflow.model.decoder.KvCache cache = new dev.skipflow.model.decoder.KvCache(s, 1, doc.length)) {
+                    loss[i] = (i < 3 ? DistillationLoss.of(s, cache, m, doc, teacher, weights[i])
+                            : NextTokenLoss.of(s, cache, m, doc)).getFloat();
+                }
+            }
+            assertEquals(loss[3], loss[1], 1e-5 * loss[3], "weight 0 is the next-token loss");
+            assertTrue(loss[0] > 0 && Math.abs(loss[0] - loss[3]) > 0.01, "the two losses differ");
+            assertEquals(0.3 * loss[0] + 0.7 * loss[3], loss[2], 1e-5 * loss[3]);
+        }
+        assertThrows(IllegalArgumentException.class, () -> LoraRecovery.recover(pruned, PruneTest.calibration(),
+                new LoraRecovery.Options(1, 8, 16, 0f, 3e-3f, 2, 5), Device.cpu(), i -> { }, null, 0.5));
+    }
+
     private static double klToTeacher(ModelWeights teacher, ModelWeights student, List<int[]> docs) {
         try (LlamaModel t = new LlamaModel(teacher, Device.cpu()); LlamaModel s = new LlamaModel(student, Device.cpu());
                 ai.djl.ndarray.NDManager m = s.newStepManager()) {

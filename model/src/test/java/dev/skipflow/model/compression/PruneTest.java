@@ -78,7 +78,7 @@ class PruneTest {
 
     static PruneOptions options(double ratio, Importance importance) {
         return new PruneOptions(ratio, importance, Aggregation.SUM, null, null, 4, 64, 8, 1, 42,
-                new LoraRecovery.Options(0, 8, 16, 0.05f, 1e-3f, 2, 42), false, false);
+                new LoraRecovery.Options(0, 8, 16, 0.05f, 1e-3f, 2, 42), false, 0);
     }
 
     static Pruner.Result prune(ModelWeights w, PruneOptions o) {
@@ -215,7 +215,7 @@ class PruneTest {
         // and through the pruner, on real gradients: the same totals, a checkpoint that runs
         PruneOptions o = options(0.2, Importance.ELEMENT1);
         PruneOptions g = new PruneOptions(0.2, Importance.ELEMENT1, Aggregation.SUM, null, null, 4, 64, 8, 1, 42,
-                o.recovery(), true, false);
+                o.recovery(), true, 0);
         Pruner.Result r = prune(dense(), g);
         assertEquals(prune(dense(), o).plan().removedShare(), r.plan().removedShare(), 0.02);
         for (PrunePlan.Block b : r.plan().blocks()) {
@@ -231,7 +231,7 @@ class PruneTest {
     void iterativeStepsEndAtTheOneShotWidths() {
         ModelWeights w = dense();
         PruneOptions once = options(0.3, Importance.L1);
-        PruneOptions twice = new PruneOptions(0.3, Importance.L1, Aggregation.MAX, 1, 3, 4, 64, 8, 2, 42, once.recovery(), false, false);
+        PruneOptions twice = new PruneOptions(0.3, Importance.L1, Aggregation.MAX, 1, 3, 4, 64, 8, 2, 42, once.recovery(), false, 0);
         assertEquals(prune(w, once).weights().spec(), prune(w, twice).weights().spec());
     }
 

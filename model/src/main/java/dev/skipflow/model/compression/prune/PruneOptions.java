@@ -15,11 +15,12 @@ import dev.skipflow.model.compression.LoraRecovery;
  * @param recovery LoRA recovery after pruning; {@code steps() == 0} for none
  * @param global rank KV groups, and MLP channels, across all pruned blocks instead of within each
  *     ({@link PrunePlan#global}); the pruned blocks together lose {@code ratio}, each block what its scores say
- * @param distill LoRA recovery learns the unpruned model's next-token distributions (KL) instead of the text's tokens
+ * @param distillWeight what LoRA recovery learns: 0 = the text's next tokens (LLM-Pruner), 1 = the unpruned model's
+ *     next-token distributions (KL), between = that weight on the KL and the rest on the next-token loss
  */
 public record PruneOptions(double ratio, Importance importance, Aggregation aggregation, Integer firstBlock,
         Integer lastBlock, int samples, int sampleLength, int roundTo, int iterativeSteps, long seed,
-        LoraRecovery.Options recovery, boolean global, boolean distill) {
+        LoraRecovery.Options recovery, boolean global, double distillWeight) {
 
     public PruneOptions {
         PrunePlan.requireRatio(ratio);
@@ -29,6 +30,9 @@ public record PruneOptions(double ratio, Importance importance, Aggregation aggr
         }
         if (iterativeSteps < 1) {
             throw new IllegalArgumentException("--iterative-steps must be >= 1, got " + iterativeSteps);
+        }
+        if (!(distillWeight >= 0 && distillWeight <= 1)) {
+            throw new IllegalArgumentException("the distillation weight must be in [0, 1], got " + distillWeight);
         }
         if ((firstBlock == null) != (lastBlock == null)) {
             throw new IllegalArgumentException("give both ends of the block range or neither");

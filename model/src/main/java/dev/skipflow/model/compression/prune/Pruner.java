@@ -99,7 +99,7 @@ public final class Pruner {
         if (o.recovery().steps() > 0) {
             try (RouterRecipe.Phase phase = phases.open("LoRA recovery", o.recovery().steps())) {
                 recovery = LoraRecovery.recover(current, recoveryDocs, o.recovery(), device, phase,
-                        o.distill() ? input : null);
+                        o.distillWeight() > 0 ? input : null, o.distillWeight());
             }
             current = recovery.merged();
         }
@@ -203,7 +203,10 @@ public final class Pruner {
             lora.put("docsPerStep", o.recovery().docsPerStep());
             lora.put("targets", List.of("wq", "wk", "wv", "wo", "w1", "w3", "w2"));
             lora.put("merged", true);
-            lora.put("objective", o.distill() ? "distill" : "next-token");
+            lora.put("objective", o.distillWeight() == 0 ? "next-token" : o.distillWeight() == 1 ? "distill" : "mixed");
+            if (o.distillWeight() > 0 && o.distillWeight() < 1) {
+                lora.put("distillWeight", o.distillWeight());
+            }
             lora.put("firstLoss", recovery.firstLoss());
             lora.put("lastLoss", recovery.lastLoss());
             lora.put("skippedSteps", recovery.skippedSteps());
