@@ -14,7 +14,8 @@ for line in open(sys.argv[1], encoding="utf-8"):
         rows.append(cells)
 
 models = list(dict.fromkeys(r[0] for r in rows))
-kinds = ["element1", "element2", "vector", "l1", "l2", "random"]
+order = ["element1", "element2", "vector", "l1", "l2", "random", "ablation"]
+kinds = [k for k in order if any(r[1] == k for r in rows)]
 texts = [("valid sample", 5), ("WikiText-2 (200 docs)", 6)]
 W, H, PAD = 460, 260, 50
 svg = []
@@ -26,11 +27,11 @@ for mi, model in enumerate(models):
     for ti, (text, col) in enumerate(texts):
         x0, y0 = ti * W + PAD, mi * H + 30
         pw, ph = W - PAD - 20, H - 80
-        dense = next(float(r[col]) for r in rows if r[0] == model and r[1] == "(dense)")
+        dense = next(float(r[col].split()[0]) for r in rows if r[0] == model and r[1] == "(dense)")
         vals = {}
         for r in rows:
             if r[0] == model and r[1] in kinds and r[2] == "sum":
-                vals[(r[1], r[3] != "none")] = float(r[col])
+                vals[(r[1], r[3] != "none")] = float(r[col].split()[0])  # the median of "median (min-max)"
         top = max(list(vals.values()) + [dense]) * 1.1
         svg.append(f'<text x="{x0}" y="{y0 - 12}" font-size="13">{model}, {text}: perplexity</text>')
         svg.append(f'<line x1="{x0}" y1="{y0 + ph}" x2="{x0 + pw}" y2="{y0 + ph}" stroke="black"/>')

@@ -43,6 +43,7 @@ row() { # model name importance aggregation steps
       $PRUNE_ARGS --out "$dir" --force > "$dir.log" 2>&1
     valid+=("$(ppl "$dir" $VALID)")
     wiki+=("$(ppl "$dir" $WIKI 200)")
+    echo "${valid[-1]} ${wiki[-1]}" > "$dir.ppl" # this seed's valid and WikiText-2 perplexity
   done
   local recovery=$([[ $5 == 0 ]] && echo "none" || echo "LoRA, $5 steps")
   echo "| $2 | $3 | $4 | $recovery | $(params "$dir") | $(summary "${valid[@]}") | $(summary "${wiki[@]}") | $((SECONDS - start)) s |"

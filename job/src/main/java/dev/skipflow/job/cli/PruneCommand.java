@@ -47,7 +47,8 @@ public final class PruneCommand implements Callable<Integer> {
     boolean force;
 
     @Option(names = "--importance", defaultValue = "element1", paramLabel = "KIND",
-            description = "element1, element2, vector, l1, l2 or random (default: ${DEFAULT-VALUE}).")
+            description = "element1, element2, vector, l1, l2, random, or ablation (each group's exact loss change on the "
+                    + "calibration samples, one forward pass per group: slow on large models) (default: ${DEFAULT-VALUE}).")
     String importance;
 
     @Option(names = "--aggregation", defaultValue = "sum", paramLabel = "HOW",
@@ -138,7 +139,7 @@ public final class PruneCommand implements Callable<Integer> {
         }
         ModelWeights input = modelOptions.weights();
         Path text = calibration != null ? calibration : ModelPaths.sharedData("tinystories-train-sample.txt");
-        boolean needText = o.importance().usesGradients() || recoverSteps > 0;
+        boolean needText = o.importance().usesCalibration() || recoverSteps > 0;
         List<int[]> docs = needText ? Documents.read(text, modelOptions.tokenizer(), Math.max(sampleLength, recoverMaxLen), 0)
                 : List.of();
         List<int[]> recoveryDocs = docs.stream().map(d -> d.length > recoverMaxLen ? Arrays.copyOf(d, recoverMaxLen) : d)

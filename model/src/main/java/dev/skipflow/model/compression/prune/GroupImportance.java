@@ -14,6 +14,7 @@ import dev.skipflow.model.nn.DenseLinear;
 import dev.skipflow.model.nn.GatedMlp;
 import dev.skipflow.model.nn.Linear;
 import dev.skipflow.model.spec.BlockSpec;
+import dev.skipflow.model.spec.ModelSpec;
 import dev.skipflow.model.weights.BlockWeights;
 import dev.skipflow.model.weights.LinearWeights;
 import dev.skipflow.model.weights.MlpWeights;
@@ -49,6 +50,9 @@ final class GroupImportance {
             List<int[]> samples, Device device, long seed, IntConsumer progress) {
         for (int l : layers) {
             requireDenseGated(w.blocks().get(l), l);
+        }
+        if (importance == Importance.ABLATION) {
+            return ablation(w, layers, samples, device, progress);
         }
         List<Members> members = switch (importance) {
             case L1 -> magnitude(w, layers, 1);
@@ -87,6 +91,85 @@ final class GroupImportance {
             out.add(new BlockScores(l, groups, channels));
         }
         return out;
+    }
+
+    /** Units of progress {@link #estimate} reports: samples for the Taylor kinds, groups for ablation, else 1. */
+    static int work(ModelSpec spec, List<Integer> layers, Importance importance, int samples) {
+        if (importance == Importance.ABLATION) {
+            int groups = 0;
+            for (int l : layers) {
+                groups += spec.block(l).kvHeads() + spec.block(l).mlpHidden();
+            }
+            return groups;
+        }
+        return importance.usesGradients() ? samples : 1;
+    }
+
+    /**
+     * Per group, the rise of the mean next-token loss on the samples when that group alone is removed. A removed
+     * MLP channel has its gate and up rows zeroed (its activation is then 0), a removed KV group its v rows (its
+     * query heads then add 0 through o): the same function as cutting them out, in the block's own shape.
+     */
+    private static List<BlockScores> ablation(ModelWeights w, List<Integer> layers, List<int[]> samples, Device device,
+            IntConsumer progress) {
+        List<int[]> usable = samples.stream().filter(s -> s.length >= 2).toList();
+        if (usable.isEmpty()) {
+            throw new IllegalArgumentException("ablation importance needs calibration samples of at least 2 tokens");
+        }
+        double base = meanLoss(w, usable, device);
+        int hd = w.spec().headSize();
+        int done = 0;
+        List<BlockScores> out = new ArrayList<>();
+        for (int l : layers) {
+            BlockWeights b = w.blocks().get(l);
+            MlpWeights.Gated g = (MlpWeights.Gated) b.mlp();
+            BlockSpec spec = w.spec().block(l);
+            double[] groups = new double[spec.kvHeads()];
+            for (int k = 0; k < groups.length; k++) {
+                BlockWeights cut = new BlockWeights(b.rmsAtt(), b.wq(), b.wk(), zeroRows(b.wv(), k * hd, (k + 1) * hd),
+                        b.wo(), b.rmsFfn(), g);
+                groups[k] = meanLoss(withBlock(w, l, cut), usable, device) - base;
+                progress.accept(++done);
+            }
+            double[] channels = new double[spec.mlpHidden()];
+            for (int c = 0; c < channels.length; c++) {
+                BlockWeights cut = new BlockWeights(b.rmsAtt(), b.wq(), b.wk(), b.wv(), b.wo(), b.rmsFfn(),
+                        new MlpWeights.Gated(zeroRows(g.gate(), c, c + 1), zeroRows(g.up(), c, c + 1), g.down()));
+                channels[c] = meanLoss(withBlock(w, l, cut), usable, device) - base;
+                progress.accept(++done);
+            }
+            out.add(new BlockScores(l, groups, channels));
+        }
+        return out;
+    }
+
+    private static LinearWeights zeroRows(LinearWeights m, int from, int to) {
+        LinearWeights.Dense d = (LinearWeights.Dense) m;
+        float[] weight = d.weight().clone();
+        java.util.Arrays.fill(weight, from * d.in(), to * d.in(), 0f);
+        float[] bias = d.bias() == null ? null : d.bias().clone();
+        if (bias != null) {
+            java.util.Arrays.fill(bias, from, to, 0f);
+        }
+        return new LinearWeights.Dense(d.out(), d.in(), weight, bias);
+    }
+
+    private static ModelWeights withBlock(ModelWeights w, int layer, BlockWeights block) {
+        List<BlockWeights> blocks = new ArrayList<>(w.blocks());
+        blocks.set(layer, block);
+        return new ModelWeights(w.spec(), w.tokenEmbedding(), blocks, w.rmsFinal(), w.classifier(), w.source());
+    }
+
+    private static double meanLoss(ModelWeights w, List<int[]> samples, Device device) {
+        double sum = 0;
+        try (LlamaModel model = new LlamaModel(w, device); NDManager step = model.newStepManager()) {
+            for (int[] s : samples) {
+                try (KvCache cache = new KvCache(model, 1, s.length); NDManager m = step.newSubManager()) {
+                    sum += NextTokenLoss.of(model, cache, m, s).getFloat();
+                }
+            }
+        }
+        return sum / samples.size();
     }
 
     static void requireDenseGated(BlockWeights b, int layer) {

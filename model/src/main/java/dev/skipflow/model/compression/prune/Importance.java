@@ -20,7 +20,12 @@ public enum Importance {
     /** Magnitude baseline: {@code sum W^2}. */
     L2("l2", false),
     /** Baseline: a seeded uniform draw per group. */
-    RANDOM("random", false);
+    RANDOM("random", false),
+    /**
+     * The exact loss change the Taylor kinds estimate: the mean calibration loss with the group alone removed,
+     * less the loss with it (one forward pass per group and sample: for small models, or to judge the estimates).
+     */
+    ABLATION("ablation", false);
 
     private final String label;
     private final boolean gradients;
@@ -37,6 +42,11 @@ public enum Importance {
     /** Whether it needs gradients on calibration samples. */
     public boolean usesGradients() {
         return gradients;
+    }
+
+    /** Whether it is measured on calibration samples (gradients or ablations). */
+    public boolean usesCalibration() {
+        return gradients || this == ABLATION;
     }
 
     public static Importance parse(String s) {

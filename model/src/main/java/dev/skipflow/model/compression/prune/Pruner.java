@@ -55,7 +55,7 @@ public final class Pruner {
             layers.add(l);
         }
         PrunePlan plan = PrunePlan.of(spec, layers, o.ratio(), o.roundTo()); // refuses a bad ratio before any work
-        List<int[]> samples = o.importance().usesGradients()
+        List<int[]> samples = o.importance().usesCalibration()
                 ? dev.skipflow.model.compression.Calibration.samples(calibration, o.samples(), o.sampleLength(), o.seed())
                 : List.of();
         // kept[l] maps the current block's groups and channels to the original's
@@ -66,7 +66,7 @@ public final class Pruner {
             keptChannels.put(l, range(spec.block(l).mlpHidden()));
         }
         ModelWeights current = input;
-        int sampleWork = o.importance().usesGradients() ? samples.size() : 1;
+        int sampleWork = GroupImportance.work(spec, layers, o.importance(), samples.size());
         try (RouterRecipe.Phase phase = phases.open("importance (" + o.importance().label() + ")",
                 sampleWork * o.iterativeSteps())) {
             for (int s = 1; s <= o.iterativeSteps(); s++) {
@@ -186,7 +186,7 @@ public final class Pruner {
         s.put("importance", o.importance().label());
         s.put("aggregation", o.aggregation().label());
         s.put("blocks", range[0] + "-" + range[1]);
-        s.put("samples", o.importance().usesGradients() ? o.samples() : 0);
+        s.put("samples", o.importance().usesCalibration() ? o.samples() : 0);
         s.put("sampleLength", o.sampleLength());
         s.put("roundTo", o.roundTo());
         s.put("iterativeSteps", o.iterativeSteps());
