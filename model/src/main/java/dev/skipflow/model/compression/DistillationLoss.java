@@ -2,11 +2,12 @@ package dev.skipflow.model.compression;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
 import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import ai.djl.ndarray.index.NDIndex;
 import dev.skipflow.model.nn.Tensors;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -49,7 +50,7 @@ public final class DistillationLoss {
         if (weight >= 1) {
             return kl;
         }
-        int[] next = java.util.Arrays.copyOfRange(doc, 1, n);
+        int[] next = Arrays.copyOfRange(doc, 1, n);
         NDArray targets = manager.create(Tensors.toLongs(next)).oneHot(student.spec().vocabSize());
         NDArray nextToken = logP.get(new NDIndex().addSliceDim(0, n - 1)).mul(targets).sum().neg().div(n - 1);
         return kl.mul((float) weight).add(nextToken.mul((float) (1 - weight)));
