@@ -219,7 +219,13 @@ public final class ToMoe {
                         NDArray student = Forward.run(model, cache, m, true,
                                 Forward.prompt(0, 0, doc, null, null, false, doc.length, 0), Forward.Plan.hooked(hook))
                                 .logits().logSoftmax(-1);
-                        kl = kl.add(kl(teacher.get(which), student));
+                        // the teacher's arrays live for the whole training: ops on them would attach their results
+                        // (and the graph) to that manager for good, ~5 MB a step; borrowed into the step's, they do not
+                        NDArray target = teacher.get(which);
+                        if (target.getManager() != m) { // a document drawn twice in a step is borrowed once
+                            target.tempAttach(m);
+                        }
+                        kl = kl.add(kl(target, student));
                         for (MaskedMlp mlp : mlps) {
                             balance = balance.add(balance(mlp.hard(), mlp.probabilities()));
                         }
