@@ -105,6 +105,16 @@ public final class TestModels {
         return runAlone(engine, new Sequence("x", prompt, SamplingParams.greedy(n)).adaptive(adaptive));
     }
 
+    /** Largest absolute element-wise difference of two arrays of the same length. */
+    public static float maxDifference(float[] a, float[] b) {
+        assertEquals(a.length, b.length);
+        float d = 0;
+        for (int i = 0; i < a.length; i++) {
+            d = Math.max(d, Math.abs(a[i] - b[i]));
+        }
+        return d;
+    }
+
     /** Top-1 minus runner-up logit of row {@code [offset, offset + v)}. */
     public static float margin(float[] logits, int offset, int v) {
         float best = Float.NEGATIVE_INFINITY;

@@ -6,8 +6,6 @@ import ai.djl.ndarray.index.NDIndex;
 import dev.skipflow.model.decoder.Forward;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
-import dev.skipflow.model.nn.Tensors;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -50,9 +48,7 @@ public final class DistillationLoss {
         if (weight >= 1) {
             return kl;
         }
-        int[] next = Arrays.copyOfRange(doc, 1, n);
-        NDArray targets = manager.create(Tensors.toLongs(next)).oneHot(student.spec().vocabSize());
-        NDArray nextToken = logP.get(new NDIndex().addSliceDim(0, n - 1)).mul(targets).sum().neg().div(n - 1);
+        NDArray nextToken = NextTokenLoss.ofLogProbs(logP.get(new NDIndex().addSliceDim(0, n - 1)), doc, manager);
         return kl.mul((float) weight).add(nextToken.mul((float) (1 - weight)));
     }
 }

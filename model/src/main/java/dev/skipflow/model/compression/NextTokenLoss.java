@@ -29,9 +29,17 @@ public final class NextTokenLoss {
         }
         List<Forward.Row> rows = Forward.prompt(0, 0, doc, null, null, false, n, 0);
         NDArray logits = Forward.run(model, cache, manager, true, rows, Forward.Plan.DENSE).logits();
-        NDArray logProbs = logits.get(new NDIndex().addSliceDim(0, n - 1)).logSoftmax(-1);
+        return ofLogProbs(logits.get(new NDIndex().addSliceDim(0, n - 1)).logSoftmax(-1), doc, manager);
+    }
+
+    /**
+     * The same loss from log-probabilities already computed for the document's predicted positions
+     * ({@code [n - 1, vocab]}: row i predicts {@code doc[i + 1]}).
+     */
+    public static NDArray ofLogProbs(NDArray logProbs, int[] doc, NDManager manager) {
+        int n = doc.length;
         int[] next = java.util.Arrays.copyOfRange(doc, 1, n);
-        NDArray targets = manager.create(Tensors.toLongs(next)).oneHot(model.spec().vocabSize());
+        NDArray targets = manager.create(Tensors.toLongs(next)).oneHot((int) logProbs.getShape().get(1));
         return logProbs.mul(targets).sum().neg().div(n - 1);
     }
 }

@@ -52,6 +52,27 @@ public record ModelWeights(ModelSpec spec, float[] tokenEmbedding, List<BlockWei
         return new ModelWeights(ModelSpec.uniform(c), w.tokenEmbedding(), blocks, w.rmsFinal(), w.classifier(), w.source());
     }
 
+    /**
+     * These weights with other blocks (pruned, factored, converted): each block's spec is read from its tensors, and
+     * the original spec is kept, so savings stay counted against the first model of the chain.
+     */
+    public ModelWeights withBlocks(List<BlockWeights> newBlocks) {
+        List<BlockSpec> specs = new ArrayList<>();
+        for (BlockWeights b : newBlocks) {
+            specs.add(b.spec(spec.dim(), spec.headSize()));
+        }
+        ModelSpec s = new ModelSpec(spec.dim(), spec.headSize(), spec.vocabSize(), spec.seqLen(), spec.sharedClassifier(),
+                spec.ropeTheta(), spec.normEps(), spec.qkvBias(), specs, spec.original());
+        return new ModelWeights(s, tokenEmbedding, newBlocks, rmsFinal, classifier, source);
+    }
+
+    /** {@link #withBlocks} with block {@code layer} replaced. */
+    public ModelWeights withBlock(int layer, BlockWeights block) {
+        List<BlockWeights> b = new ArrayList<>(blocks);
+        b.set(layer, block);
+        return withBlocks(b);
+    }
+
     public long parameterCount() {
         long n = tokenEmbedding.length + rmsFinal.length + (classifier == tokenEmbedding ? 0 : classifier.length);
         for (BlockWeights b : blocks) {

@@ -34,11 +34,11 @@ class LoraRecoveryTest {
         float[] unmerged = PruneTest.logits(r.adapters(), r.probe());
         float[] merged = PruneTest.logits(r.merged(), r.probe());
         float[] before = PruneTest.logits(w, r.probe());
-        float trained = PruneTest.maxDifference(r.probeLogits(), unmerged);
+        float trained = TestModels.maxDifference(r.probeLogits(), unmerged);
         assertTrue(trained < TestModels.LOGIT_TOLERANCE, "adapters read back vs as trained: " + trained);
-        float merge = PruneTest.maxDifference(unmerged, merged);
+        float merge = TestModels.maxDifference(unmerged, merged);
         assertTrue(merge < TestModels.LOGIT_TOLERANCE, "merged vs unmerged: " + merge);
-        assertTrue(PruneTest.maxDifference(before, merged) > 0.05, "six steps at 1e-2 change the model");
+        assertTrue(TestModels.maxDifference(before, merged) > 0.05, "six steps at 1e-2 change the model");
         for (int l = 0; l < w.blocks().size(); l++) {
             BlockWeights b = r.merged().blocks().get(l);
             MlpWeights.Gated g = (MlpWeights.Gated) b.mlp();

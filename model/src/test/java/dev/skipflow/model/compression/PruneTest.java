@@ -89,15 +89,6 @@ class PruneTest {
         return TestModels.tokenizer().encode("Once upon a time, there was a little girl named Lily. She loved to play", true);
     }
 
-    static float maxDifference(float[] a, float[] b) {
-        assertEquals(a.length, b.length);
-        float d = 0;
-        for (int i = 0; i < a.length; i++) {
-            d = Math.max(d, Math.abs(a[i] - b[i]));
-        }
-        return d;
-    }
-
     static float[] logits(ModelWeights w, int[] tokens) {
         try (LlamaModel m = new LlamaModel(w, Device.cpu())) {
             return TestModels.prefillLogits(m, tokens);
@@ -278,7 +269,7 @@ class PruneTest {
             }
         }
         int[] p = prompt();
-        float d = maxDifference(logits(maskedModel, p), logits(r.weights(), p));
+        float d = TestModels.maxDifference(logits(maskedModel, p), logits(r.weights(), p));
         assertTrue(d < TestModels.LOGIT_TOLERANCE, "pruned vs masked dense logits differ by " + d);
     }
 
@@ -362,7 +353,7 @@ class PruneTest {
         assertEquals(0.3, ((Number) read.steps().get(0).settings().get("ratio")).doubleValue());
         assertEquals("element1", read.steps().get(0).settings().get("importance"));
         int[] p = prompt();
-        assertTrue(maxDifference(logits(r.weights(), p), logits(loaded, p)) < 1e-6);
+        assertTrue(TestModels.maxDifference(logits(r.weights(), p), logits(loaded, p)) < 1e-6);
         try (LlamaModel m = new LlamaModel(loaded, Device.cpu())) {
             FlopCounter dense = FlopCounter.of(w.spec());
             FlopCounter f = m.flops();

@@ -36,14 +36,6 @@ class SkippedKeysTest {
         }
     }
 
-    static double maxAbsDiff(float[] a, float[] b) {
-        double m = 0;
-        for (int i = 0; i < a.length; i++) {
-            m = Math.max(m, Math.abs(a[i] - b[i]));
-        }
-        return m;
-    }
-
     @Test
     void skippedTokensWriteTheKeysTheDenseBlockWouldAndAreChargedTheirProjection() {
         LlamaModel model = TestModels.model();
@@ -77,9 +69,9 @@ class SkippedKeysTest {
         FlopAccount plainFlops = new FlopAccount();
         float[] plain = prefill(model, doc, Forward.Plan.routed(router), plainFlops);
 
-        assertTrue(maxAbsDiff(reference, propagated) < 1e-3, "propagated: " + maxAbsDiff(reference, propagated));
-        assertTrue(maxAbsDiff(reference, plain) > 1e-2, "without propagation later tokens miss those keys: "
-                + maxAbsDiff(reference, plain));
+        assertTrue(TestModels.maxDifference(reference, propagated) < 1e-3, "propagated: " + TestModels.maxDifference(reference, propagated));
+        assertTrue(TestModels.maxDifference(reference, plain) > 1e-2, "without propagation later tokens miss those keys: "
+                + TestModels.maxDifference(reference, plain));
 
         // every earlier token left a key in every block, so a row that runs a block attends all of them
         FlopCounter c = model.flops();

@@ -20,7 +20,6 @@ import dev.skipflow.model.flops.FlopAccount;
 import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.nn.GatedMlp;
 import dev.skipflow.model.nn.Mlp;
-import dev.skipflow.model.spec.BlockSpec;
 import dev.skipflow.model.spec.ModelSpec;
 import dev.skipflow.model.training.RouterRecipe;
 import dev.skipflow.model.weights.BlockWeights;
@@ -336,7 +335,6 @@ public final class ToMoe {
         ModelSpec spec = input.spec();
         int dim = spec.dim();
         List<BlockWeights> blocks = new ArrayList<>();
-        List<BlockSpec> specs = new ArrayList<>();
         for (int l = 0; l < spec.nLayers(); l++) {
             BlockWeights b = input.blocks().get(l);
             requireDenseGated(b, l);
@@ -378,11 +376,8 @@ public final class ToMoe {
             BlockWeights moe = new BlockWeights(b.rmsAtt(), b.wq(), b.wk(), b.wv(), b.wo(), b.rmsFfn(),
                     new MlpWeights.Moe(kept, new LinearWeights.Dense(count, dim, router), local));
             blocks.add(moe);
-            specs.add(moe.spec(dim, spec.headSize()));
         }
-        ModelSpec out = new ModelSpec(spec.dim(), spec.headSize(), spec.vocabSize(), spec.seqLen(),
-                spec.sharedClassifier(), spec.ropeTheta(), spec.normEps(), spec.qkvBias(), specs, spec.original());
-        return new ModelWeights(out, input.tokenEmbedding(), blocks, input.rmsFinal(), input.classifier(), input.source());
+        return input.withBlocks(blocks);
     }
 
     /** Per block, the tokens of {@code samples} each expert took, served as the checkpoint serves them. */

@@ -128,14 +128,14 @@ final class GroupImportance {
             for (int k = 0; k < groups.length; k++) {
                 BlockWeights cut = new BlockWeights(b.rmsAtt(), b.wq(), b.wk(), zeroRows(b.wv(), k * hd, (k + 1) * hd),
                         b.wo(), b.rmsFfn(), g);
-                groups[k] = meanLoss(withBlock(w, l, cut), usable, device) - base;
+                groups[k] = meanLoss(w.withBlock(l, cut), usable, device) - base;
                 progress.accept(++done);
             }
             double[] channels = new double[spec.mlpHidden()];
             for (int c = 0; c < channels.length; c++) {
                 BlockWeights cut = new BlockWeights(b.rmsAtt(), b.wq(), b.wk(), b.wv(), b.wo(), b.rmsFfn(),
                         new MlpWeights.Gated(zeroRows(g.gate(), c, c + 1), zeroRows(g.up(), c, c + 1), g.down()));
-                channels[c] = meanLoss(withBlock(w, l, cut), usable, device) - base;
+                channels[c] = meanLoss(w.withBlock(l, cut), usable, device) - base;
                 progress.accept(++done);
             }
             out.add(new BlockScores(l, groups, channels));
@@ -152,12 +152,6 @@ final class GroupImportance {
             java.util.Arrays.fill(bias, from, to, 0f);
         }
         return new LinearWeights.Dense(d.out(), d.in(), weight, bias);
-    }
-
-    private static ModelWeights withBlock(ModelWeights w, int layer, BlockWeights block) {
-        List<BlockWeights> blocks = new ArrayList<>(w.blocks());
-        blocks.set(layer, block);
-        return new ModelWeights(w.spec(), w.tokenEmbedding(), blocks, w.rmsFinal(), w.classifier(), w.source());
     }
 
     private static double meanLoss(ModelWeights w, List<int[]> samples, Device device) {

@@ -32,7 +32,6 @@ public final class MlpChannelPruning {
         List<GroupImportance.BlockScores> scores = GroupImportance.estimate(w, layers, Importance.ELEMENT1,
                 Aggregation.SUM, samples, device, seed, progress);
         List<BlockWeights> blocks = new ArrayList<>();
-        List<BlockSpec> specs = new ArrayList<>();
         int[][] kept = new int[spec.nLayers()][];
         double[][] channelScores = new double[spec.nLayers()][];
         for (int l = 0; l < spec.nLayers(); l++) {
@@ -45,11 +44,7 @@ public final class MlpChannelPruning {
             kept[l] = GroupRemoval.top(channelScores[l], Math.min(keep[l], b.mlpHidden()));
             BlockWeights pruned = GroupRemoval.keep(w.blocks().get(l), b, spec.headSize(), allKv, kept[l]);
             blocks.add(pruned);
-            specs.add(pruned.spec(spec.dim(), spec.headSize()));
         }
-        ModelSpec out = new ModelSpec(spec.dim(), spec.headSize(), spec.vocabSize(), spec.seqLen(),
-                spec.sharedClassifier(), spec.ropeTheta(), spec.normEps(), spec.qkvBias(), specs, spec.original());
-        return new Result(new ModelWeights(out, w.tokenEmbedding(), blocks, w.rmsFinal(), w.classifier(), w.source()),
-                kept, channelScores);
+        return new Result(w.withBlocks(blocks), kept, channelScores);
     }
 }

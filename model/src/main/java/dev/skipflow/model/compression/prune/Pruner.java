@@ -143,7 +143,6 @@ public final class Pruner {
             Map<Integer, int[]> keptKv, Map<Integer, int[]> keptChannels) {
         ModelSpec spec = w.spec();
         List<BlockWeights> blocks = new ArrayList<>(w.blocks());
-        List<BlockSpec> specs = new ArrayList<>(spec.blocks());
         for (int i = 0; i < scores.size(); i++) {
             GroupImportance.BlockScores sc = scores.get(i);
             PrunePlan.Block target = plan.blocks().get(i);
@@ -154,13 +153,10 @@ public final class Pruner {
             int[] kvIdx = GroupRemoval.top(sc.groups(), kv);
             int[] chIdx = GroupRemoval.top(sc.channels(), ch);
             blocks.set(l, GroupRemoval.keep(w.blocks().get(l), b, spec.headSize(), kvIdx, chIdx));
-            specs.set(l, blocks.get(l).spec(spec.dim(), spec.headSize()));
             keptKv.put(l, compose(keptKv.get(l), kvIdx));
             keptChannels.put(l, compose(keptChannels.get(l), chIdx));
         }
-        ModelSpec pruned = new ModelSpec(spec.dim(), spec.headSize(), spec.vocabSize(), spec.seqLen(),
-                spec.sharedClassifier(), spec.ropeTheta(), spec.normEps(), spec.qkvBias(), specs, spec.original());
-        return new ModelWeights(pruned, w.tokenEmbedding(), blocks, w.rmsFinal(), w.classifier(), w.source());
+        return w.withBlocks(blocks);
     }
 
     private static int[] compose(int[] previous, int[] kept) {

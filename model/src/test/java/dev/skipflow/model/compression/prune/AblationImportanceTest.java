@@ -12,10 +12,7 @@ import dev.skipflow.model.data.Documents;
 import dev.skipflow.model.decoder.KvCache;
 import dev.skipflow.model.decoder.LlamaModel;
 import dev.skipflow.model.spec.BlockSpec;
-import dev.skipflow.model.spec.ModelSpec;
-import dev.skipflow.model.weights.BlockWeights;
 import dev.skipflow.model.weights.ModelWeights;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
@@ -37,14 +34,8 @@ class AblationImportanceTest {
 
     /** {@code w} with block {@code layer} cut to the given KV groups and channels (as the pruner cuts). */
     static ModelWeights cut(ModelWeights w, int layer, int[] kvHeads, int[] channels) {
-        ModelSpec spec = w.spec();
-        List<BlockWeights> blocks = new ArrayList<>(w.blocks());
-        List<BlockSpec> specs = new ArrayList<>(spec.blocks());
-        blocks.set(layer, GroupRemoval.keep(w.blocks().get(layer), spec.block(layer), spec.headSize(), kvHeads, channels));
-        specs.set(layer, blocks.get(layer).spec(spec.dim(), spec.headSize()));
-        ModelSpec pruned = new ModelSpec(spec.dim(), spec.headSize(), spec.vocabSize(), spec.seqLen(),
-                spec.sharedClassifier(), spec.ropeTheta(), spec.normEps(), spec.qkvBias(), specs, spec.original());
-        return new ModelWeights(pruned, w.tokenEmbedding(), blocks, w.rmsFinal(), w.classifier(), w.source());
+        return w.withBlock(layer, GroupRemoval.keep(w.blocks().get(layer), w.spec().block(layer), w.spec().headSize(),
+                kvHeads, channels));
     }
 
     static int[] allBut(int n, int skip) {
