@@ -5,8 +5,8 @@
 # to $OUT/points.jsonl (for scripts/moe-plot.py); each conversion's summary (expert sizes, calibration load) is in
 # $OUT/<name>.log.
 # Usage: scripts/moe-table.sh [MODEL.bin ...]   (default: stories260K and stories-deep16 from ../shared/models)
-# Env: RATIOS (default "0.5 0.7"), EXPERTS (default 8), STEPS (default: the CLI's, 1000), SEED (default 42), OUT (default
-# target/moe-table), SKIPFLOW (the CLI to run).
+# Env: RATIOS (default "0.5 0.7"), EXPERTS (default 8), STEPS (default: the CLI's, 1000), SEED (default 42), SHARED
+# (moe --shared, default 0), OUT (default target/moe-table), SKIPFLOW (the CLI to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/moe-table}
@@ -14,6 +14,7 @@ RATIOS=${RATIOS:-0.5 0.7}
 EXPERTS=${EXPERTS:-8}
 STEPS=${STEPS:-}
 SEED=${SEED:-42}
+SHARED=${SHARED:-0}
 SKIPFLOW=${SKIPFLOW:-./skipflow}
 export SKIPFLOW_JAVA_OPTS=${SKIPFLOW_JAVA_OPTS:--Dai.djl.pytorch.num_threads=1}
 VALID=../shared/data/tinystories-valid-sample.txt
@@ -60,8 +61,8 @@ for model in "${MODELS[@]}"; do
   name=$(basename "$model" .bin)
   row "$model" "$model" "$name" dense 1.0
   for r in $RATIOS; do
-    "$SKIPFLOW" moe --model "$model" --active-ratio "$r" --experts "$EXPERTS" ${STEPS:+--steps "$STEPS"} --seed "$SEED" \
-      --out "$OUT/$name-tomoe-$r" --force > "$OUT/$name-tomoe-$r.log" 2>/dev/null
+    "$SKIPFLOW" moe --model "$model" --active-ratio "$r" --experts "$EXPERTS" ${STEPS:+--steps "$STEPS"}  --seed "$SEED" \
+      --shared "$SHARED" --out "$OUT/$name-tomoe-$r" --force > "$OUT/$name-tomoe-$r.log" 2>/dev/null
     row "$OUT/$name-tomoe-$r" "$model" "$name" tomoe "$r"
     "$SKIPFLOW" moe --model "$model" --baseline static --active-ratio "$r" --seed "$SEED" \
       --out "$OUT/$name-static-$r" --force > "$OUT/$name-static-$r.log" 2>/dev/null
@@ -69,7 +70,7 @@ for model in "${MODELS[@]}"; do
   done
 done
 
-python3 - "$OUT/points.jsonl" "$EXPERTS" <<'PY'
+python3 - "$OUT/points.jsonl" "$EXPERTS" "$([[ $SHARED == 0 ]] || echo ", --shared $SHARED")" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 dense = {r["model"]: r for r in rows if r["method"] == "dense"}
@@ -81,7 +82,7 @@ for r in rows:
         act = "100%"
     else:
         act = "%.1f%%" % (100.0 * r["activeParameters"] / r["parameters"])
-    label = {"dense": "dense", "tomoe": "**ToMoE** (%s experts)" % sys.argv[2], "static": "static channels (element1)"}[r["method"]]
+    label = {"dense": "dense", "tomoe": "**ToMoE** (%s experts%s)" % (sys.argv[2], sys.argv[3]), "static": "static channels (element1)"}[r["method"]]
     print("| %s | %s | %.0f%% | %s | %.3f | %.3f | %.1f%% |" % (r["model"], label, 100 * r["mlpActive"], act,
           r["validPerplexity"], r["wikiPerplexity"], 100 * r["validSavedFraction"]))
 PY

@@ -65,9 +65,10 @@ class MoeCommandTest {
         String[][] cases = {
             {"--active-ratio", "1.5"}, {"--active-ratio", "0"}, {"--active-ratio", "0.5", "--experts", "1"},
             {"--active-ratio", "0.001"}, {"--active-ratio", "0.5", "--baseline", "random"},
+            {"--active-ratio", "0.5", "--shared", "1"},
         };
         String[] reasons = {"--active-ratio must be in (0, 1)", "--active-ratio must be in (0, 1)",
-            "--experts must be at least 2", "empty expert set", "unknown --baseline"};
+            "--experts must be at least 2", "empty expert set", "unknown --baseline", "--shared must be in [0, 1)"};
         for (int i = 0; i < cases.length; i++) {
             String[] args = new String[cases[i].length + 6];
             System.arraycopy(new String[] {"moe", "--model", MODEL, "--device", "cpu", "--out=" + out}, 0, args, 0, 6);

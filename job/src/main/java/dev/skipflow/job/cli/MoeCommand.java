@@ -70,6 +70,12 @@ public final class MoeCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "1e-2", description = "AdamW learning rate (default: ${DEFAULT-VALUE}; the paper's 1e-3 is for 100k steps, this for a thousand).")
     float lr;
 
+    @Option(names = "--shared", defaultValue = "0", paramLabel = "S", description = "Share of each expert's channels "
+            + "common to all experts, in [0, 1): a shared expert of the channels with the highest element1 importance on "
+            + "the calibration samples, run once per batch; the rest of each expert is learned (default: "
+            + "${DEFAULT-VALUE}, ToMoE's own: every channel learned).")
+    double shared;
+
     @Option(names = "--seed", defaultValue = "42", description = "Seed for samples, initialisation and Gumbel noise (default: ${DEFAULT-VALUE}).")
     long seed;
 
@@ -79,7 +85,7 @@ public final class MoeCommand implements Callable<Integer> {
         MoeOptions d = MoeOptions.defaults(activeRatio, experts, steps, samples, sampleLength, batch, kind, seed);
         MoeOptions o = new MoeOptions(d.activeRatio(), d.experts(), d.steps(), d.samples(), d.sampleLength(),
                 d.docsPerStep(), lr, d.weightDecay(), d.temperature(), d.offset(), d.lambda(), d.klWeight(),
-                d.coverageWeight(), d.balanceWeight(), kind, seed);
+                d.coverageWeight(), d.balanceWeight(), shared, kind, seed);
         CheckpointOutput.requireWritable(out, force);
         ModelSource source = modelOptions.source();
         for (int l = 0; l < source.spec().nLayers(); l++) {
@@ -109,10 +115,14 @@ public final class MoeCommand implements Callable<Integer> {
                 seconds, out);
         System.out.printf("parameters stored: %,d -> %,d%n", before, after);
         if (moe) {
+            if (o.shared() > 0) {
+                System.out.println("shared: channels every expert of a block runs (element1 importance); the rest learned");
+            }
             System.out.printf("training: %d steps, loss %.4f -> %.4f (last 10), KL to the dense model %.4f%s%n", o.steps(),
                     r.firstLoss(), r.lastLoss(), r.lastKl(),
                     r.skippedSteps() > 0 ? ", " + r.skippedSteps() + " non-finite steps dropped" : "");
-            System.out.printf("%-6s %-14s %-10s %-8s %s%n", "block", "expert size", "kept", "trained", "calibration load (tokens per expert)");
+            System.out.printf("%-6s %-" + sizeWidth(o) + "s %-10s %-8s %s%n", "block", "expert size", "kept", "trained",
+                    "calibration load (tokens per expert)");
         } else {
             System.out.printf("%-6s %s%n", "block", "mlp channels");
         }
@@ -129,11 +139,16 @@ public final class MoeCommand implements Callable<Integer> {
                 for (long t : r.load()[l]) {
                     load.append(String.format("%4.0f%% ", total == 0 ? 0.0 : 100.0 * t / total));
                 }
-                System.out.printf("%-6d %-14s %-10s %-8s %s%n", l, size + "/" + b.mlpHidden(), now.mlpHidden() + "/" + b.mlpHidden(),
+                String sizes = size + "/" + b.mlpHidden() + (o.shared() > 0 ? " (" + o.sharedChannels(size) + " shared)" : "");
+                System.out.printf("%-6d %-" + sizeWidth(o) + "s %-10s %-8s %s%n", l, sizes, now.mlpHidden() + "/" + b.mlpHidden(),
                         String.format("%.2f", r.trainedShare()[l]), load.toString().trim());
             } else {
                 System.out.printf("%-6d %s%n", l, now.mlpHidden() + "/" + b.mlpHidden());
             }
         }
+    }
+
+    private static int sizeWidth(MoeOptions o) {
+        return o.shared() > 0 ? 22 : 14;
     }
 }

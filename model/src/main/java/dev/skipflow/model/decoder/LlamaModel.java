@@ -24,6 +24,8 @@ import dev.skipflow.model.weights.MlpWeights;
 import dev.skipflow.model.weights.ModelWeights;
 import dev.skipflow.model.weights.Slicing;
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
 import java.util.List;
 
 /**
@@ -113,11 +115,53 @@ public final class LlamaModel implements AutoCloseable {
             return gated(g, norm, null);
         }
         MlpWeights.Moe m = (MlpWeights.Moe) weights;
+        Linear router = m.router().scaleInputs(norm).build(manager);
+        int[] shared = sharedChannels(m.experts());
         List<GatedMlp> experts = new ArrayList<>();
-        for (int[] channels : m.experts()) {
-            experts.add(gated(m.channels(), norm, channels));
+        if (shared.length == 0) {
+            for (int[] channels : m.experts()) {
+                experts.add(gated(m.channels(), norm, channels));
+            }
+            return new MoeMlp(router, experts, m.hidden());
         }
-        return new MoeMlp(m.router().scaleInputs(norm).build(manager), experts, m.hidden());
+        for (int[] channels : m.experts()) {
+            int[] own = without(channels, shared);
+            experts.add(own.length == 0 ? null : gated(m.channels(), norm, own));
+        }
+        return new MoeMlp(router, gated(m.channels(), norm, shared), experts, m.hidden());
+    }
+
+    /**
+     * The channels every expert uses, when they are worth a shared part (at least a quarter of the smallest
+     * expert: below that the extra matmuls per call cost more than the weights they stop re-reading); else none.
+     */
+    static int[] sharedChannels(int[][] experts) {
+        BitSet common = null;
+        int smallest = Integer.MAX_VALUE;
+        for (int[] channels : experts) {
+            BitSet set = new BitSet();
+            for (int c : channels) {
+                set.set(c);
+            }
+            smallest = Math.min(smallest, channels.length);
+            if (common == null) {
+                common = set;
+            } else {
+                common.and(set);
+            }
+        }
+        if (common == null || common.cardinality() == 0 || 4 * common.cardinality() < smallest) {
+            return new int[0];
+        }
+        return common.stream().toArray();
+    }
+
+    private static int[] without(int[] channels, int[] removed) {
+        BitSet drop = new BitSet();
+        for (int c : removed) {
+            drop.set(c);
+        }
+        return Arrays.stream(channels).filter(c -> !drop.get(c)).toArray();
     }
 
     /** SwiGLU over all channels, or over {@code channels} only (one expert, sliced once here). */

@@ -20,10 +20,13 @@ import java.util.Locale;
  * @param klWeight weight of KL(dense teacher || student) on the logits (2)
  * @param coverageWeight weight of the term pushing the union of the experts to cover the channels (3)
  * @param balanceWeight weight of the Switch load-balance term {@code E * sum_e f_e P_e} (1)
+ * @param shared share of each expert's channels common to every expert, in [0, 1): a shared expert chosen by
+ *     LLM-Pruner's element1 importance on the calibration samples, the rest learned as ToMoE learns it (0, ToMoE's
+ *     own: every channel learned)
  */
 public record MoeOptions(double activeRatio, int experts, int steps, int samples, int sampleLength, int docsPerStep,
         float learningRate, float weightDecay, float temperature, float offset, float lambda, float klWeight,
-        float coverageWeight, float balanceWeight, Baseline baseline, long seed) {
+        float coverageWeight, float balanceWeight, double shared, Baseline baseline, long seed) {
 
     /** ToMoE, or the static MLP channel pruning it is compared with. */
     public enum Baseline {
@@ -63,13 +66,28 @@ public record MoeOptions(double activeRatio, int experts, int steps, int samples
             throw new IllegalArgumentException("learning rate, temperature and KL weight must be > 0, the other weights "
                     + ">= 0 and finite");
         }
+        if (!(shared >= 0 && shared < 1)) {
+            throw new IllegalArgumentException("--shared must be in [0, 1) (the share of each expert's channels common "
+                    + "to all experts), got " + shared);
+        }
     }
 
     /** The published settings for {@code activeRatio} and {@code experts}, with the calibration given. */
     public static MoeOptions defaults(double activeRatio, int experts, int steps, int samples, int sampleLength,
             int docsPerStep, Baseline baseline, long seed) {
         return new MoeOptions(activeRatio, experts, steps, samples, sampleLength, docsPerStep, 1e-3f, 0.05f, 0.4f, 3f,
-                16f, 2f, 3f, 1f, baseline, seed);
+                16f, 2f, 3f, 1f, 0, baseline, seed);
+    }
+
+    /** The same settings with {@code shared} of each expert's channels common to all. */
+    public MoeOptions withShared(double share) {
+        return new MoeOptions(activeRatio, experts, steps, samples, sampleLength, docsPerStep, learningRate, weightDecay,
+                temperature, offset, lambda, klWeight, coverageWeight, balanceWeight, share, baseline, seed);
+    }
+
+    /** Channels of {@code kept} (one expert's) that every expert shares: {@code round(shared * kept)}. */
+    public int sharedChannels(int kept) {
+        return (int) Math.round(shared * kept);
     }
 
     /** Channels each expert keeps of {@code hidden}: {@code round(activeRatio * hidden)}, refused when that is 0. */

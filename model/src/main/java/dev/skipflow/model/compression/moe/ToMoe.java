@@ -53,6 +53,11 @@ import java.util.SplittableRandom;
  * of its block's channels against p, averaged) rather than on the whole model's widest experts, since conversion
  * keeps {@code round(p * hidden)} channels of every expert: a block trained wider than p would lose channels it
  * learned to use.
+ *
+ * <p>An extension, off by default ({@link MoeOptions#shared()}): a share of each expert's channels is common to all
+ * experts, a shared expert as in DeepSeekMoE, chosen by LLM-Pruner's element1 importance before training and held on
+ * while the rest of each expert is learned. Every token then runs the channels the calibration text needs most, and
+ * a batch streams their weights once ({@code MoeMlp} runs the shared channels over all rows).
  */
 public final class ToMoe {
 
@@ -98,11 +103,22 @@ public final class ToMoe {
                 phase.accept(samples.size());
             }
             return new Result(r.weights(), null, null, null, Double.NaN, Double.NaN, Double.NaN, 0,
-                    step(o, input, r.weights(), keep, null, null, null, null, extraSettings));
+                    step(o, input, r.weights(), keep, null, null, null, null, extraSettings, null));
+        }
+        int[][] shared = new int[spec.nLayers()][0];
+        if (o.shared() > 0) {
+            double[][] scores;
+            try (RouterRecipe.Phase phase = phases.open("shared channels (element1)", samples.size())) {
+                scores = MlpChannelPruning.channelScores(input, samples, device, o.seed(), phase);
+                phase.accept(samples.size());
+            }
+            for (int l = 0; l < spec.nLayers(); l++) {
+                shared[l] = top(scores[l], o.sharedChannels(keep[l]));
+            }
         }
         Trained t;
         try (RouterRecipe.Phase phase = phases.open("ToMoE training", o.steps())) {
-            t = train(input, samples, o, device, phase);
+            t = train(input, samples, o, shared, device, phase);
         }
         int[][][] experts = new int[spec.nLayers()][][];
         double[] trainedShare = new double[spec.nLayers()];
@@ -110,10 +126,15 @@ public final class ToMoe {
             int h = spec.block(l).mlpHidden();
             experts[l] = new int[o.experts()][];
             int on = 0;
+            boolean[] common = new boolean[h];
+            for (int c : shared[l]) {
+                common[c] = true;
+            }
             for (int e = 0; e < o.experts(); e++) {
                 double[] scores = new double[h];
                 for (int c = 0; c < h; c++) {
-                    scores[c] = t.maskLogits()[l][e * h + c];
+                    // shared channels are on in every expert, whatever their logit
+                    scores[c] = common[c] ? Double.POSITIVE_INFINITY : t.maskLogits()[l][e * h + c];
                     if (scores[c] + o.offset() > 0) {
                         on++;
                     }
@@ -128,7 +149,7 @@ public final class ToMoe {
             load = load(converted, samples, device, phase);
         }
         return new Result(converted, experts, load, trainedShare, t.firstLoss(), t.lastLoss(), t.lastKl(), t.skipped(),
-                step(o, input, converted, keep, experts, load, trainedShare, t, extraSettings));
+                step(o, input, converted, keep, experts, load, trainedShare, t, extraSettings, shared));
     }
 
     static void requireDenseGated(BlockWeights b, int layer) {
@@ -142,8 +163,13 @@ public final class ToMoe {
         }
     }
 
-    /** Trains the hypernetwork and the routers on {@code samples}. */
-    static Trained train(ModelWeights input, List<int[]> samples, MoeOptions o, Device device, RouterRecipe.Phase phase) {
+    /**
+     * Trains the hypernetwork and the routers on {@code samples}.
+     *
+     * @param shared per block, channels on in every expert (their masks held at 1, no gradient); may be empty
+     */
+    static Trained train(ModelWeights input, List<int[]> samples, MoeOptions o, int[][] shared, Device device,
+            RouterRecipe.Phase phase) {
         ModelSpec spec = input.spec();
         int layers = spec.nLayers();
         int experts = o.experts();
@@ -167,6 +193,23 @@ public final class ToMoe {
                 all.add(r);
             }
             List<NDArray> teacher = o.steps() == 0 ? List.of() : teacher(model, params, samples);
+            // per block, 1 on the shared channels and its complement (made once: an op on them would put its
+            // result on this long-lived manager every step)
+            NDArray[] pinned = new NDArray[layers];
+            NDArray[] learned = new NDArray[layers];
+            for (int l = 0; l < layers; l++) {
+                if (shared[l].length > 0) {
+                    float[] on = new float[hidden[l]];
+                    float[] off = new float[hidden[l]];
+                    Arrays.fill(off, 1f);
+                    for (int c : shared[l]) {
+                        on[c] = 1f;
+                        off[c] = 0f;
+                    }
+                    pinned[l] = params.create(on);
+                    learned[l] = params.create(off);
+                }
+            }
             Optimizer adamW = Optimizer.adamW().optLearningRateTracker(Tracker.fixed(o.learningRate()))
                     .optWeightDecays(o.weightDecay()).build();
             double first = Double.NaN;
@@ -174,6 +217,7 @@ public final class ToMoe {
             double[] recent = new double[window];
             double[] recentKl = new double[window];
             int skipped = 0;
+            int[] held = {0, 0}; // arrays on the long-lived manager after the last step, steps in a row that grew them
             for (int step = 1; step <= o.steps(); step++) {
                 double loss;
                 double klValue;
@@ -188,6 +232,9 @@ public final class ToMoe {
                     NDArray coverage = m.zeros(new Shape());
                     for (int l = 0; l < layers; l++) {
                         NDArray mask = hardSigmoid(m, logits.get(l), o.offset(), o.temperature(), noise);
+                        if (pinned[l] != null) {
+                            mask = mask.mul(learned[l]).add(pinned[l]);
+                        }
                         masks.add(mask);
                         width = width.add(mask.sum());
                         // per expert, as conversion keeps round(p * hidden) channels of each
@@ -244,6 +291,7 @@ public final class ToMoe {
                 if (!Gradients.clippedStep(adamW, "tomoe", all, 1.0)) {
                     skipped++;
                 }
+                requireNoGrowth(params, held, step);
                 if (step == 1) {
                     first = loss;
                 }
@@ -267,6 +315,26 @@ public final class ToMoe {
             teacher.forEach(NDArray::close);
             return new Trained(maskLogits, routerValues, first, last, lastKl, skipped);
         }
+    }
+
+    /**
+     * Fails fast when steps keep leaving arrays on the manager that lives for the whole training (its parameters,
+     * their gradients and optimizer state, the teacher): such a leak grows by megabytes a step and once took a
+     * 5,000-step run to 24 GB. Counted from step 2, after AdamW has made its state; a leak grows every step, so
+     * three growing steps in a row fail and a one-off change does not.
+     *
+     * @param seen {count after the last step, steps in a row that grew it}; updated
+     */
+    static void requireNoGrowth(NDManager longLived, int[] seen, int step) {
+        int now = ((ai.djl.ndarray.BaseNDManager) longLived).getManagedArrays().size();
+        if (step >= 3) {
+            seen[1] = now > seen[0] ? seen[1] + 1 : 0;
+            if (seen[1] >= 3) {
+                throw new IllegalStateException("ToMoE training leaks: the last " + seen[1] + " steps each left arrays on "
+                        + "the training's long-lived manager, " + now + " now");
+            }
+        }
+        seen[0] = now;
     }
 
     /** {@code log(max(r, p) / min(r, p))}: pulls the active share r to the target p from either side. */
@@ -427,7 +495,7 @@ public final class ToMoe {
     }
 
     private static CompressedCheckpoint.Step step(MoeOptions o, ModelWeights before, ModelWeights after, int[] keep,
-            int[][][] experts, long[][] load, double[] trainedShare, Trained t, Map<String, Object> extra) {
+            int[][][] experts, long[][] load, double[] trainedShare, Trained t, Map<String, Object> extra, int[][] shared) {
         Map<String, Object> s = new LinkedHashMap<>();
         s.put("activeRatio", o.activeRatio());
         s.put("baseline", o.baseline() == MoeOptions.Baseline.STATIC ? "static" : "none");
@@ -435,6 +503,7 @@ public final class ToMoe {
             s.put("importance", "element1");
         } else {
             s.put("experts", o.experts());
+            s.put("shared", o.shared());
             s.put("steps", o.steps());
             s.put("docsPerStep", o.docsPerStep());
             s.put("learningRate", o.learningRate());
@@ -463,6 +532,7 @@ public final class ToMoe {
             m.put("activeChannels", keep[l] + "/" + before.spec().block(l).mlpHidden());
             m.put("keptChannels", after.spec().block(l).mlpHidden());
             if (experts != null) {
+                m.put("sharedChannels", shared[l].length);
                 m.put("trainedShare", trainedShare[l]);
                 m.put("calibrationLoad", load[l]);
             }

@@ -25,12 +25,7 @@ public final class MlpChannelPruning {
     public static Result run(ModelWeights w, int[] keep, List<int[]> samples, Device device, long seed,
             IntConsumer progress) {
         ModelSpec spec = w.spec();
-        List<Integer> layers = new ArrayList<>();
-        for (int l = 0; l < spec.nLayers(); l++) {
-            layers.add(l);
-        }
-        List<GroupImportance.BlockScores> scores = GroupImportance.estimate(w, layers, Importance.ELEMENT1,
-                Aggregation.SUM, samples, device, seed, progress);
+        double[][] scores = channelScores(w, samples, device, seed, progress);
         List<BlockWeights> blocks = new ArrayList<>();
         int[][] kept = new int[spec.nLayers()][];
         double[][] channelScores = new double[spec.nLayers()][];
@@ -40,11 +35,27 @@ public final class MlpChannelPruning {
             for (int g = 0; g < allKv.length; g++) {
                 allKv[g] = g;
             }
-            channelScores[l] = scores.get(l).channels();
+            channelScores[l] = scores[l];
             kept[l] = GroupRemoval.top(channelScores[l], Math.min(keep[l], b.mlpHidden()));
             BlockWeights pruned = GroupRemoval.keep(w.blocks().get(l), b, spec.headSize(), allKv, kept[l]);
             blocks.add(pruned);
         }
         return new Result(w.withBlocks(blocks), kept, channelScores);
+    }
+
+    /** Per block, every MLP channel's element1 importance on the next-token loss of {@code samples}. */
+    public static double[][] channelScores(ModelWeights w, List<int[]> samples, Device device, long seed,
+            IntConsumer progress) {
+        List<Integer> layers = new ArrayList<>();
+        for (int l = 0; l < w.spec().nLayers(); l++) {
+            layers.add(l);
+        }
+        List<GroupImportance.BlockScores> scores = GroupImportance.estimate(w, layers, Importance.ELEMENT1,
+                Aggregation.SUM, samples, device, seed, progress);
+        double[][] out = new double[layers.size()][];
+        for (int l = 0; l < out.length; l++) {
+            out[l] = scores.get(l).channels();
+        }
+        return out;
     }
 }

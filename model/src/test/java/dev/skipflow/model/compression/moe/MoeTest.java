@@ -24,6 +24,7 @@ import dev.skipflow.model.io.CompressedCheckpoint;
 import dev.skipflow.model.io.ModelLoader;
 import dev.skipflow.model.nn.GatedMlp;
 import dev.skipflow.model.nn.Mlp;
+import dev.skipflow.model.nn.MoeMlp;
 import dev.skipflow.model.training.RouterRecipe;
 import dev.skipflow.model.weights.MlpWeights;
 import dev.skipflow.model.weights.ModelWeights;
@@ -277,9 +278,43 @@ class MoeTest {
     @Test
     void servedMixtureEqualsTheDenseModelMaskedPerTokenByItsExpert() {
         ModelWeights w = dense();
+        assertServedEqualsMasked(w, randomExperts(w, 4, 60, 31), randomRouters(w, 4, 32), false);
+    }
+
+    /**
+     * Experts that share a core (30 channels common to all, 30 of their own; one expert with none of its own) are
+     * served as one shared SwiGLU over every row plus each expert's remainder: the same function.
+     */
+    @Test
+    void servedMixtureWithSharedChannelsEqualsTheMaskedDenseModel() {
+        ModelWeights w = dense();
         int experts = 4;
-        int[][][] sets = randomExperts(w, experts, 60, 31);
-        float[][] routers = randomRouters(w, experts, 32);
+        int[][][] own = randomExperts(w, experts, 60, 41);
+        int[][][] sets = new int[5][experts][];
+        for (int l = 0; l < 5; l++) {
+            java.util.TreeSet<Integer> core = new java.util.TreeSet<>();
+            for (int c : own[l][0]) {
+                if (core.size() < 30) {
+                    core.add(c);
+                }
+            }
+            for (int e = 0; e < experts; e++) {
+                java.util.TreeSet<Integer> set = new java.util.TreeSet<>(core);
+                if (e > 0) { // expert 0 is the core alone
+                    for (int c : own[l][e]) {
+                        if (set.size() < 60) {
+                            set.add(c);
+                        }
+                    }
+                }
+                sets[l][e] = set.stream().mapToInt(Integer::intValue).toArray();
+            }
+        }
+        assertServedEqualsMasked(w, sets, randomRouters(w, experts, 42), true);
+    }
+
+    private static void assertServedEqualsMasked(ModelWeights w, int[][][] sets, float[][] routers, boolean shared) {
+        int experts = sets[0].length;
         ModelWeights moe = ToMoe.convert(w, sets, routers);
         int n = DOC.length;
         int vocab = w.spec().vocabSize();
@@ -287,6 +322,9 @@ class MoeTest {
         float[] decoded = new float[n * vocab];
         FlopAccount account = new FlopAccount();
         try (LlamaModel model = new LlamaModel(moe, Device.cpu())) {
+            for (int l = 0; l < 5; l++) {
+                assertEquals(shared, ((MoeMlp) model.block(l).mlp()).shared() != null, "block " + l + " shared part");
+            }
             try (KvCache cache = new KvCache(model, 1, n); NDManager m = model.newStepManager()) {
                 served = Forward.run(model, cache, m, true, Forward.prompt(0, 0, DOC, account, new int[5], false, n, 0),
                         Forward.Plan.DENSE).allLogits();
@@ -407,6 +445,57 @@ class MoeTest {
     }
 
     @Test
+    void sharedChannelsAreTheMostImportantAndInEveryExpert() {
+        ModelWeights w = dense();
+        MoeOptions o = MoeOptions.defaults(0.5, 4, 3, 4, 32, 1, MoeOptions.Baseline.NONE, 5).withShared(0.5);
+        List<int[]> docs = calibration();
+        ToMoe.Result r = ToMoe.run(w, docs, o, Map.of(), Device.cpu(), QUIET);
+        List<int[]> samples = dev.skipflow.model.compression.Calibration.samples(docs, 4, 32, 5);
+        double[][] scores = dev.skipflow.model.compression.prune.MlpChannelPruning.channelScores(w, samples, Device.cpu(),
+                5, d -> {});
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> perBlock = (List<Map<String, Object>>) r.step().settings().get("perBlock");
+        for (int l = 0; l < 5; l++) {
+            double[] sc = scores[l];
+            int[] best = java.util.stream.IntStream.range(0, sc.length).boxed()
+                    .sorted((a, b) -> Double.compare(sc[b], sc[a])).limit(43).mapToInt(Integer::intValue).toArray();
+            for (int e = 0; e < 4; e++) {
+                assertEquals(86, r.experts()[l][e].length, "round(0.5 * 172) channels per expert");
+                java.util.Set<Integer> set = Arrays.stream(r.experts()[l][e]).boxed().collect(java.util.stream.Collectors.toSet());
+                for (int c : best) {
+                    assertTrue(set.contains(c), "block " + l + " expert " + e + " has shared channel " + c);
+                }
+            }
+            assertEquals(43, perBlock.get(l).get("sharedChannels"));
+        }
+        assertEquals(0.5, r.step().settings().get("shared"));
+        try (LlamaModel model = new LlamaModel(r.weights(), Device.cpu())) {
+            assertTrue(((MoeMlp) model.block(0).mlp()).shared() != null, "served with a shared part");
+        }
+    }
+
+    /** The training's leak guard: arrays left on its long-lived manager step after step fail it; a one-off does not. */
+    @Test
+    void trainingFailsFastWhenStepsKeepLeavingArrays() {
+        try (NDManager longLived = NDManager.newBaseManager(Device.cpu())) {
+            int[] seen = {0, 0};
+            for (int step = 1; step <= 8; step++) {
+                if (step == 4) {
+                    longLived.zeros(new Shape(3)); // a one-off
+                }
+                ToMoe.requireNoGrowth(longLived, seen, step);
+            }
+            String leak = assertThrows(IllegalStateException.class, () -> {
+                for (int step = 9; step <= 20; step++) {
+                    longLived.zeros(new Shape(3)); // what the teacher's ops once left every step
+                    ToMoe.requireNoGrowth(longLived, seen, step);
+                }
+            }).getMessage();
+            assertTrue(leak.contains("ToMoE training leaks") && leak.contains("the last 3 steps"), leak);
+        }
+    }
+
+    @Test
     void staticBaselineKeepsTheSameActiveChannels() {
         ModelWeights w = dense();
         MoeOptions o = MoeOptions.defaults(0.7, 8, 0, 3, 32, 1, MoeOptions.Baseline.STATIC, 5);
@@ -427,6 +516,11 @@ class MoeTest {
             String m = assertThrows(IllegalArgumentException.class,
                     () -> MoeOptions.defaults(bad, 8, 10, 4, 32, 1, MoeOptions.Baseline.NONE, 1)).getMessage();
             assertTrue(m.contains("--active-ratio must be in (0, 1)"), m);
+        }
+        for (double bad : new double[] {1, -0.1, Double.NaN}) {
+            String m = assertThrows(IllegalArgumentException.class,
+                    () -> MoeOptions.defaults(0.5, 8, 10, 4, 32, 1, MoeOptions.Baseline.NONE, 1).withShared(bad)).getMessage();
+            assertTrue(m.contains("--shared must be in [0, 1)"), m);
         }
         MoeOptions tiny = MoeOptions.defaults(0.001, 8, 10, 4, 32, 1, MoeOptions.Baseline.NONE, 1);
         String empty = assertThrows(IllegalArgumentException.class, () -> tiny.keptChannels(0, 172)).getMessage();
