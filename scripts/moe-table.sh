@@ -5,14 +5,16 @@
 # to $OUT/points.jsonl (for scripts/moe-plot.py); each conversion's summary (expert sizes, calibration load) is in
 # $OUT/<name>.log.
 # Usage: scripts/moe-table.sh [MODEL.bin ...]   (default: stories260K and stories-deep16 from ../shared/models)
-# Env: RATIOS (default "0.5 0.7"), EXPERTS (default 8), STEPS (default: the CLI's, 1000), SEED (default 42), SHARED
-# (moe --shared, default 0), OUT (default target/moe-table), SKIPFLOW (the CLI to run).
+# Env: RATIOS (default "0.5 0.7"), EXPERTS (default 8), STEPS (default: the CLI's, 1000), SAMPLES (calibration documents
+# of both rows, default: the CLI's, 256), SEED (default 42), SHARED (moe --shared, default 0), OUT (default
+# target/moe-table), SKIPFLOW (the CLI to run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-target/moe-table}
 RATIOS=${RATIOS:-0.5 0.7}
 EXPERTS=${EXPERTS:-8}
 STEPS=${STEPS:-}
+SAMPLES=${SAMPLES:-}
 SEED=${SEED:-42}
 SHARED=${SHARED:-0}
 SKIPFLOW=${SKIPFLOW:-./skipflow}
@@ -61,10 +63,10 @@ for model in "${MODELS[@]}"; do
   name=$(basename "$model" .bin)
   row "$model" "$model" "$name" dense 1.0
   for r in $RATIOS; do
-    "$SKIPFLOW" moe --model "$model" --active-ratio "$r" --experts "$EXPERTS" ${STEPS:+--steps "$STEPS"}  --seed "$SEED" \
+    "$SKIPFLOW" moe --model "$model" --active-ratio "$r" --experts "$EXPERTS" ${STEPS:+--steps "$STEPS"} ${SAMPLES:+--samples "$SAMPLES"} --seed "$SEED" \
       --shared "$SHARED" --out "$OUT/$name-tomoe-$r" --force > "$OUT/$name-tomoe-$r.log" 2>/dev/null
     row "$OUT/$name-tomoe-$r" "$model" "$name" tomoe "$r"
-    "$SKIPFLOW" moe --model "$model" --baseline static --active-ratio "$r" --seed "$SEED" \
+    "$SKIPFLOW" moe --model "$model" --baseline static --active-ratio "$r" ${SAMPLES:+--samples "$SAMPLES"} --seed "$SEED" \
       --out "$OUT/$name-static-$r" --force > "$OUT/$name-static-$r.log" 2>/dev/null
     row "$OUT/$name-static-$r" "$model" "$name" static "$r"
   done
